@@ -1,0 +1,148 @@
+"""The public contract (shared/CONTRACT.md) in code: topics, keys, records, time.
+
+Everything that crosses a process boundary is defined here once, so collectors,
+stream workers and the API cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+SCHEMA_VERSION = 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Platform(StrEnum):
+    INSTAGRAM = "instagram"
+    TIKTOK = "tiktok"
+    FACEBOOK = "facebook"
+    X = "x"
+    YOUTUBE = "youtube"
+    LINKEDIN = "linkedin"
+    BLUESKY = "bluesky"
+    MASTODON = "mastodon"
+    THREADS = "threads"
+    REDDIT = "reddit"
+    SIMULATED = "simulated"
+
+
+class Topics:
+    """Topic names under a configurable prefix (CONTRACT §2)."""
+
+    def __init__(self, prefix: str = "socialpulse") -> None:
+        self.prefix = prefix
+        self.profile_snapshots = f"{prefix}.raw.profile-snapshots"
+        self.post_snapshots = f"{prefix}.raw.post-snapshots"
+        self.sync_requests = f"{prefix}.sync.requests"
+        self.sync_events = f"{prefix}.sync.events"
+        self.metrics_account = f"{prefix}.metrics.account"
+        self.follower_changes = f"{prefix}.events.follower-changes"
+        self.alerts = f"{prefix}.events.alerts"
+        self.dlq = f"{prefix}.dlq"
+
+    def all(self) -> list[str]:
+        return [
+            self.profile_snapshots,
+            self.post_snapshots,
+            self.sync_requests,
+            self.sync_events,
+            self.metrics_account,
+            self.follower_changes,
+            self.alerts,
+            self.dlq,
+        ]
+
+
+def account_key(platform: str, account_id: str) -> str:
+    """The Kafka message key of every account-scoped record."""
+    return f"{platform}:{account_id}"
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a UTC offset, e.g. 2026-11-21T10:15:00.000Z")
+    return value.astimezone(UTC)
+
+
+def format_ts(value: datetime) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-21T10:15:00.000Z``."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+UtcDatetime = Annotated[
+    datetime, AfterValidator(_require_utc), PlainSerializer(format_ts, when_used="json")
+]
+Count = Annotated[int | None, Field(ge=0)]
+
+
+def to_ms(value: datetime) -> int:
+    """Epoch milliseconds; the stream state's time unit."""
+    return (value - EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def snapshot_id(*parts: object) -> str:
+    """A deterministic id: the same observation always gets the same id."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return digest[:32]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class ProfileSnapshot(_Record):
+    schema_version: int = SCHEMA_VERSION
+    snapshot_id: str = Field(min_length=1)
+    platform: Platform
+    account_id: str = Field(min_length=1)
+    handle: str
+    display_name: str | None = None
+    observed_at: UtcDatetime
+    followers: Count = None
+    following: Count = None
+    posts_count: Count = None
+    source: str
+    sync_run_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return account_key(self.platform.value, self.account_id)
+
+
+class PostSnapshot(_Record):
+    schema_version: int = SCHEMA_VERSION
+    snapshot_id: str = Field(min_length=1)
+    platform: Platform
+    account_id: str = Field(min_length=1)
+    post_id: str = Field(min_length=1)
+    published_at: UtcDatetime | None = None
+    observed_at: UtcDatetime
+    url: str | None = None
+    media_type: str | None = None
+    likes: Count = None
+    comments: Count = None
+    shares: Count = None
+    saves: Count = None
+    views: Count = None
+    source: str
+    sync_run_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return account_key(self.platform.value, self.account_id)

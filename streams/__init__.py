@@ -1,0 +1,1 @@
+"""Stream workers: faust agents that turn raw snapshots into metrics."""

@@ -1,0 +1,169 @@
+"""Follower changes (CONTRACT §3) as a pure state machine: no I/O, no clock.
+
+One :class:`AccountHistory` per account holds its applied snapshots inside the
+allowed lateness (plus one anchor just before it), sorted by ``observed_at``.
+Applying a snapshot returns the follower-change rows it creates, replaces or
+retracts. A row is keyed by ``(account, observed_at)`` and carries
+``version = revision`` of the history, a counter that only grows, so the
+``ReplacingMergeTree(version, is_deleted)`` table converges to the same rows
+whatever the arrival order.
+
+Crash safety: the history may already contain a snapshot whose rows never
+reached ClickHouse (state flushed, insert not acknowledged). So a snapshot that
+changes nothing *re-asserts* the current rows at the keys it touches instead
+of emitting nothing; replaying a batch therefore rewrites exactly its rows.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    SUPERSEDED = "superseded"  # a greater snapshot_id already stands at that instant
+    NO_FOLLOWERS = "no_followers"
+    TOO_LATE = "too_late"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    observed_ms: int
+    previous_observed_ms: int
+    previous_followers: int
+    followers: int
+    version: int
+    is_deleted: bool = False
+
+    @property
+    def delta(self) -> int:
+        return self.followers - self.previous_followers
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    outcome: Outcome
+    rows: list[ChangeRow]
+
+
+@dataclass(slots=True)
+class AccountHistory:
+    """Applied snapshots of one account within the lateness horizon."""
+
+    newest_ms: int | None = None
+    revision: int = 0
+    ts: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    followers: list[int] = field(default_factory=list)
+
+    def apply(
+        self, observed_ms: int, snapshot_id: str, followers: int | None, lateness_ms: int
+    ) -> ApplyResult:
+        if self.newest_ms is not None and observed_ms < self.newest_ms - lateness_ms:
+            return ApplyResult(Outcome.TOO_LATE, [])
+        if self.newest_ms is None or observed_ms > self.newest_ms:
+            self.newest_ms = observed_ms
+        if followers is None:
+            return ApplyResult(Outcome.NO_FOLLOWERS, [])
+
+        i = bisect_left(self.ts, observed_ms)
+        same_instant = i < len(self.ts) and self.ts[i] == observed_ms
+        if same_instant and self.ids[i] >= snapshot_id:
+            outcome = Outcome.DUPLICATE if self.ids[i] == snapshot_id else Outcome.SUPERSEDED
+            return ApplyResult(outcome, self._reassert(i))
+
+        before = [self._row_at(i) if same_instant else None, self._row_at(i + same_instant)]
+        if same_instant:
+            self.ids[i] = snapshot_id
+            self.followers[i] = followers
+        else:
+            self.ts.insert(i, observed_ms)
+            self.ids.insert(i, snapshot_id)
+            self.followers.insert(i, followers)
+        rows = self._diff(i, before)
+        self._prune(lateness_ms)
+        return ApplyResult(Outcome.APPLIED, rows)
+
+    def _row_at(self, i: int, version: int = 0) -> ChangeRow | None:
+        """The change row whose later snapshot is ``ts[i]``, if followers differ."""
+        if i <= 0 or i >= len(self.ts) or self.followers[i - 1] == self.followers[i]:
+            return None
+        return ChangeRow(
+            self.ts[i], self.ts[i - 1], self.followers[i - 1], self.followers[i], version
+        )
+
+    def _diff(self, i: int, before: list[ChangeRow | None]) -> list[ChangeRow]:
+        after = [self._row_at(i), self._row_at(i + 1)]
+        if all(_same(b, a) for b, a in zip(before, after, strict=True)):
+            return []
+        self.revision += 1
+        rows: list[ChangeRow] = []
+        for old, new in zip(before, after, strict=True):
+            if _same(old, new):
+                continue
+            if new is not None:
+                rows.append(_with_version(new, self.revision))
+            elif old is not None:
+                rows.append(_tombstone(old.observed_ms, self.revision))
+        return rows
+
+    def _reassert(self, i: int) -> list[ChangeRow]:
+        rows: list[ChangeRow] = []
+        for j in (i, i + 1):
+            if j >= len(self.ts):
+                continue
+            row = self._row_at(j)
+            rows.append(
+                _with_version(row, self.revision)
+                if row is not None
+                else _tombstone(self.ts[j], self.revision)
+            )
+        return rows
+
+    def _prune(self, lateness_ms: int) -> None:
+        # Keep every snapshot a future on-time record can land next to: all
+        # those inside the horizon, plus the last one before it (the anchor).
+        assert self.newest_ms is not None
+        k = bisect_left(self.ts, self.newest_ms - lateness_ms) - 1
+        if k > 0:
+            del self.ts[:k], self.ids[:k], self.followers[:k]
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able copy; copies so a stored state never changes under the table."""
+        return {
+            "n": self.newest_ms,
+            "r": self.revision,
+            "t": list(self.ts),
+            "i": list(self.ids),
+            "f": list(self.followers),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> AccountHistory:
+        if not state:
+            return cls()
+        return cls(state["n"], state["r"], list(state["t"]), list(state["i"]), list(state["f"]))
+
+
+def _same(a: ChangeRow | None, b: ChangeRow | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.previous_observed_ms, a.previous_followers, a.followers) == (
+        b.previous_observed_ms,
+        b.previous_followers,
+        b.followers,
+    )
+
+
+def _with_version(row: ChangeRow, version: int) -> ChangeRow:
+    return ChangeRow(
+        row.observed_ms, row.previous_observed_ms, row.previous_followers, row.followers, version
+    )
+
+
+def _tombstone(observed_ms: int, version: int) -> ChangeRow:
+    return ChangeRow(observed_ms, 0, 0, 0, version, is_deleted=True)
