@@ -52,10 +52,9 @@ class CollectorSettings(CommonSettings):
     simulator_seed: int = 42
     # Simulated observation interval; the real profile default is 15 minutes.
     profile_interval_s: float = Field(default=900.0, gt=0)
-    # How fast simulated time runs against the wall clock (1 = real time).
-    simulator_speed: float = Field(default=60.0, gt=0)
     # Simulated history emitted at start-up, so a fresh run has something to show.
     simulator_backfill_hours: float = Field(default=48.0, ge=0)
+    metrics_port: int = 9102  # Prometheus exporter; 0 disables it
 
 
 class WorkerSettings(CommonSettings):
@@ -64,7 +63,7 @@ class WorkerSettings(CommonSettings):
     allowed_lateness: timedelta = timedelta(days=7)
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_batch_seconds: float = Field(default=0.5, gt=0)
-    web_port: int = 6066
+    metrics_port: int = 9101  # Prometheus exporter; 0 disables it
 
 
 class ApiSettings(CommonSettings):

@@ -8,27 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.follower_changes import AccountHistory, ChangeRow, Outcome
+from tests.reference import Snap, expected_changes
 
 DAY = 86_400_000
 LATENESS = 7 * DAY
-
-Snap = tuple[int, str, int | None]  # observed_ms, snapshot_id, followers
-
-
-def expected_changes(snaps: list[Snap]) -> dict[int, tuple[int, int, int]]:
-    """CONTRACT §3 literally: applied snapshots, ties by greatest id, consecutive pairs."""
-    applied: dict[int, tuple[str, int]] = {}
-    for ts, sid, followers in snaps:
-        if followers is None:
-            continue
-        if ts not in applied or sid > applied[ts][0]:
-            applied[ts] = (sid, followers)
-    ordered = sorted(applied.items())
-    out: dict[int, tuple[int, int, int]] = {}
-    for (p_ts, (_, p_f)), (s_ts, (_, s_f)) in zip(ordered, ordered[1:], strict=False):
-        if p_f != s_f:
-            out[s_ts] = (p_ts, p_f, s_f)
-    return out
 
 
 def final_table(rows: list[ChangeRow]) -> dict[int, tuple[int, int, int]]:

@@ -1,0 +1,1 @@
+"""The read API: FastAPI over ClickHouse, for dashboards and sync control."""

@@ -1,0 +1,101 @@
+"""The FastAPI application factory; the process's composition root is :func:`create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from api import routes_accounts
+from api.errors import install_error_handlers
+from api.resources import Resources
+from api.schemas import Health, Readiness
+from socialpulse.kafka import kafka_ready
+from socialpulse.settings import ApiSettings
+
+REQUESTS = Counter("socialpulse_api_requests_total", "API requests", ["method", "route", "status"])
+LATENCY = Histogram("socialpulse_api_request_seconds", "API latency", ["method", "route"])
+
+
+def create_app(settings: ApiSettings, resources: Resources | None = None) -> FastAPI:
+    """Build the app; ``resources`` are made in the lifespan unless handed in."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = resources is None
+        app.state.resources = resources or await asyncio.to_thread(Resources.connect, settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.resources.close()
+
+    app = FastAPI(
+        title="socialpulse read API",
+        version="1",
+        description="Follower and engagement metrics for tracked social-media accounts.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(routes_accounts.router)
+    _add_operational_routes(app, settings)
+    _add_request_metrics(app)
+    return app
+
+
+def _add_operational_routes(app: FastAPI, settings: ApiSettings) -> None:
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Readiness, tags=["operations"])
+    async def readyz(request: Request) -> JSONResponse:
+        resources: Resources = request.app.state.resources
+        checks = {
+            "kafka": "ok" if await kafka_ready(settings.kafka_bootstrap) else "unavailable",
+            "clickhouse": "ok"
+            if await asyncio.to_thread(_ping_clickhouse, resources)
+            else "unavailable",
+            "redis": "ok" if await asyncio.to_thread(_ping_redis, resources) else "unavailable",
+        }
+        ready = all(v == "ok" for v in checks.values())
+        body = Readiness(status="ready" if ready else "not_ready", checks=checks)
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _ping_clickhouse(resources: Resources) -> bool:
+    try:
+        return bool(resources.clickhouse.ping())
+    except Exception:  # readiness reports, it does not raise
+        return False
+
+
+def _ping_redis(resources: Resources) -> bool:
+    try:
+        return bool(resources.redis.ping())
+    except Exception:  # readiness reports, it does not raise
+        return False
+
+
+def _add_request_metrics(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def record(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        return response

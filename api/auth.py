@@ -1,0 +1,63 @@
+"""Bearer JWT (CONTRACT §4): who is asking, for which workspace, with which role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Header, Request
+
+from api.errors import Forbidden, Unauthorized
+from clickhouse.queries import Scope
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    EDITOR = "editor"
+    ANALYST = "analyst"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    workspace: str
+    role: Role
+
+    @property
+    def scope(self) -> Scope:
+        return Scope.everything() if self.role is Role.ADMIN else Scope(self.workspace)
+
+    def require_write(self) -> None:
+        if self.role is Role.ANALYST:
+            raise Forbidden("the analyst role can read but not write")
+
+
+def decode_token(token: str, secret: str, algorithms: tuple[str, ...]) -> Principal:
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=list(algorithms), options={"require": ["sub", "exp"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("the token has expired; ask for a new one") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+    workspace, role = claims.get("workspace"), claims.get("role")
+    if not isinstance(workspace, str) or not workspace:
+        raise Unauthorized("the token has no 'workspace' claim")
+    if role not in {r.value for r in Role}:
+        raise Unauthorized("the token's 'role' claim must be admin, editor or analyst")
+    return Principal(str(claims["sub"]), workspace, Role(role))
+
+
+def current_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("send 'Authorization: Bearer <JWT>'")
+    settings = request.app.state.settings
+    return decode_token(authorization[7:].strip(), settings.jwt_secret, settings.jwt_algorithms)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

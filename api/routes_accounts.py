@@ -1,0 +1,93 @@
+"""Account reads: overview and follower changes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.auth import CurrentPrincipal, Principal
+from api.errors import InvalidInput, NotFound
+from api.resources import Deps
+from api.schemas import FollowerChangeItem, FollowerChangePage, Overview
+from clickhouse import queries
+from socialpulse.contract import Platform, from_ms, to_ms
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+
+@router.get("/{platform}/{account_id}", response_model=Overview)
+def account_overview(
+    platform: Platform, account_id: str, principal: CurrentPrincipal, deps: Deps
+) -> Overview:
+    latest = queries.latest_profile(deps.clickhouse, principal.scope, platform.value, account_id)
+    if latest is None:
+        raise _not_found(principal, platform, account_id)
+    return Overview(platform=platform.value, account_id=account_id, **vars(latest))
+
+
+@router.get("/{platform}/{account_id}/follower-changes", response_model=FollowerChangePage)
+def follower_changes(
+    platform: Platform,
+    account_id: str,
+    principal: CurrentPrincipal,
+    deps: Deps,
+    from_: Annotated[datetime | None, Query(alias="from", description="inclusive")] = None,
+    to: Annotated[datetime | None, Query(description="exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> FollowerChangePage:
+    start, end = _utc(from_), _utc(to)
+    if start and end and start >= end:
+        raise InvalidInput("'from' must be earlier than 'to'")
+    if not queries.is_visible(deps.clickhouse, principal.scope, platform.value, account_id):
+        raise _not_found(principal, platform, account_id)
+    rows = queries.follower_changes(
+        deps.clickhouse,
+        principal.scope,
+        platform.value,
+        account_id,
+        start=start,
+        end=end,
+        before=_decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return FollowerChangePage(
+        items=[FollowerChangeItem(**vars(r)) for r in page],
+        next_cursor=_encode_cursor(page[-1].observed_at) if more else None,
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _encode_cursor(observed_at: datetime) -> str:
+    return base64.urlsafe_b64encode(f"v1:{to_ms(observed_at)}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> datetime | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, _, ms = raw.partition(":")
+        if version != "v1":
+            raise ValueError(version)
+        return from_ms(int(ms))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput("'cursor' is not a cursor this API returned; start without one") from exc
+
+
+def _not_found(principal: Principal, platform: Platform, account_id: str) -> NotFound:
+    return NotFound(
+        f"no data for {platform.value}:{account_id} in workspace '{principal.workspace}'"
+        " (not tracked there, or not observed yet)"
+    )

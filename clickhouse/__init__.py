@@ -1,0 +1,1 @@
+"""ClickHouse: schema migrations, client factory, queries and the local chdb server."""

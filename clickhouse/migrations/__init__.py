@@ -1,0 +1,1 @@
+"""Versioned schema migrations: the engine (runner.py) apart from the steps (versions/)."""

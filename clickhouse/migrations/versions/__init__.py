@@ -1,0 +1,1 @@
+"""Numbered migration steps; see ``clickhouse.migrations.runner``."""

@@ -1,0 +1,108 @@
+"""Read queries for the API: parameterised SQL only, tenancy applied here.
+
+Every account-scoped query takes a :class:`Scope`. A workspace scope adds a
+join against the ``accounts`` registry inside the SQL itself, so a handler
+that forgets to check cannot leak another workspace's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from socialpulse.contract import to_ms
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose accounts a query may see: one workspace, or every one (admin)."""
+
+    workspace: str | None
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls(None)
+
+    def clause(self, params: dict[str, Any]) -> str:
+        if self.workspace is None:
+            return ""
+        params["scope_workspace"] = self.workspace
+        return (
+            " AND (platform, account_id) IN (SELECT platform, account_id FROM accounts FINAL"
+            " WHERE workspace = {scope_workspace:String})"
+        )
+
+
+@dataclass(frozen=True)
+class Latest:
+    handle: str
+    followers: int
+    following: int | None
+    posts_count: int | None
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class FollowerChange:
+    observed_at: datetime
+    previous_observed_at: datetime
+    previous_followers: int
+    followers: int
+    delta: int
+
+
+def latest_profile(client: Client, scope: Scope, platform: str, account_id: str) -> Latest | None:
+    """The latest applied snapshot: non-null followers, greatest (observed_at, snapshot_id)."""
+    params: dict[str, Any] = {"platform": platform, "account_id": account_id}
+    sql = (
+        "SELECT handle, followers, following, posts_count, observed_at FROM profile_snapshots"
+        " WHERE platform = {platform:String} AND account_id = {account_id:String}"
+        " AND followers IS NOT NULL" + scope.clause(params) + " ORDER BY observed_at DESC,"
+        " snapshot_id DESC LIMIT 1"
+    )
+    rows = client.query(sql, parameters=params).result_rows
+    return Latest(*rows[0]) if rows else None
+
+
+def is_visible(client: Client, scope: Scope, platform: str, account_id: str) -> bool:
+    """Whether the scope may see the account at all (tracked, or admin)."""
+    params: dict[str, Any] = {"platform": platform, "account_id": account_id}
+    if scope.workspace is None:
+        return True
+    sql = (
+        "SELECT count() FROM accounts FINAL WHERE platform = {platform:String}"
+        " AND account_id = {account_id:String}" + scope.clause(params)
+    )
+    return bool(client.query(sql, parameters=params).result_rows[0][0])
+
+
+def follower_changes(
+    client: Client,
+    scope: Scope,
+    platform: str,
+    account_id: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    before: datetime | None,
+    limit: int,
+) -> list[FollowerChange]:
+    """Newest first; ``before`` is the keyset cursor (exclusive)."""
+    params: dict[str, Any] = {"platform": platform, "account_id": account_id, "limit": limit}
+    conditions = ["platform = {platform:String}", "account_id = {account_id:String}"]
+    # Instants travel as epoch milliseconds: exact, whatever the client's datetime formatting.
+    for name, op, value in (("start", ">=", start), ("end", "<", end), ("before", "<", before)):
+        if value is not None:
+            params[name] = to_ms(value)
+            conditions.append(f"observed_at {op} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')")
+    sql = (
+        "SELECT observed_at, previous_observed_at, previous_followers, followers, delta"
+        " FROM follower_changes FINAL WHERE "
+        + " AND ".join(conditions)
+        + scope.clause(params)
+        + " ORDER BY observed_at DESC LIMIT {limit:UInt32}"
+    )
+    return [FollowerChange(*row) for row in client.query(sql, parameters=params).result_rows]

@@ -1,0 +1,1 @@
+"""Collectors: poll upstream sources and emit raw snapshots to Kafka."""

@@ -1,0 +1,64 @@
+"""The one place Kafka clients are made, and the topics are created."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from socialpulse.contract import Topics
+from socialpulse.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(settings: CommonSettings, **overrides: object) -> AIOKafkaProducer:
+    """An idempotent producer: acks from all replicas, no duplicates on retry."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 20,
+        "compression_type": "lz4",
+        "max_batch_size": 256 * 1024,
+        "request_timeout_ms": 30_000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+async def ensure_topics(settings: CommonSettings, replication_factor: int = 1) -> list[str]:
+    """Create the contract's topics with the configured partition count; returns new ones."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in Topics(settings.topic_prefix).all() if t not in existing]
+        if not wanted:
+            return []
+        try:
+            await admin.create_topics(
+                [NewTopic(t, settings.topic_partitions, replication_factor) for t in wanted]
+            )
+        except TopicAlreadyExistsError:  # another process raced us; that is fine
+            log.info("topics already created by another process")
+        return wanted
+    finally:
+        await admin.close()
+
+
+async def kafka_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """True when a broker at ``bootstrap`` answers a metadata request."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:  # any failure means "not ready"; the caller reports it
+        return False
+    finally:
+        await admin.close()
