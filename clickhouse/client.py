@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
@@ -13,7 +14,7 @@ from socialpulse.settings import CommonSettings
 def make_client(settings: CommonSettings, *, database: str | None = None) -> Client:
     """A client for ``settings.clickhouse_url``; the database is created if missing."""
     url = urlparse(settings.clickhouse_url)
-    common = {
+    common: dict[str, Any] = {
         "host": url.hostname or "127.0.0.1",
         "port": url.port or (8443 if url.scheme == "https" else 8123),
         "username": url.username or "default",

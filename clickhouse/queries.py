@@ -13,7 +13,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from socialpulse.contract import to_ms
+from socialpulse.contract import from_ms, to_ms
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,17 @@ def latest_profile(client: Client, scope: Scope, platform: str, account_id: str)
     """The latest applied snapshot: non-null followers, greatest (observed_at, snapshot_id)."""
     params: dict[str, Any] = {"platform": platform, "account_id": account_id}
     sql = (
-        "SELECT handle, followers, following, posts_count, observed_at FROM profile_snapshots"
+        "SELECT handle, followers, following, posts_count, toUnixTimestamp64Milli(observed_at)"
+        " FROM profile_snapshots"
         " WHERE platform = {platform:String} AND account_id = {account_id:String}"
         " AND followers IS NOT NULL" + scope.clause(params) + " ORDER BY observed_at DESC,"
         " snapshot_id DESC LIMIT 1"
     )
     rows = client.query(sql, parameters=params).result_rows
-    return Latest(*rows[0]) if rows else None
+    if not rows:
+        return None
+    handle, followers, following, posts_count, observed_ms = rows[0]
+    return Latest(handle, followers, following, posts_count, from_ms(observed_ms))
 
 
 def is_visible(client: Client, scope: Scope, platform: str, account_id: str) -> bool:
@@ -99,10 +103,14 @@ def follower_changes(
             params[name] = to_ms(value)
             conditions.append(f"observed_at {op} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')")
     sql = (
-        "SELECT observed_at, previous_observed_at, previous_followers, followers, delta"
+        "SELECT toUnixTimestamp64Milli(observed_at), toUnixTimestamp64Milli(previous_observed_at),"
+        " previous_followers, followers, delta"
         " FROM follower_changes FINAL WHERE "
         + " AND ".join(conditions)
         + scope.clause(params)
         + " ORDER BY observed_at DESC LIMIT {limit:UInt32}"
     )
-    return [FollowerChange(*row) for row in client.query(sql, parameters=params).result_rows]
+    return [
+        FollowerChange(from_ms(ts), from_ms(prev_ts), prev_f, f, delta)
+        for ts, prev_ts, prev_f, f, delta in client.query(sql, parameters=params).result_rows
+    ]

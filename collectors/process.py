@@ -16,7 +16,7 @@ from socialpulse.settings import CollectorSettings
 
 async def run_collector_process(settings: CollectorSettings, *, once: bool = False) -> int:
     if settings.metrics_port and not once:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

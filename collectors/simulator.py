@@ -40,7 +40,8 @@ REFERENCE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: where every simulated 
 def _uniform(*parts: object) -> float:
     """A deterministic uniform number in [0, 1) for ``parts``."""
     digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
-    return struct.unpack(">Q", digest)[0] / 2**64
+    value: int = struct.unpack(">Q", digest)[0]
+    return value / 2**64
 
 
 def _normal(*parts: object) -> float:

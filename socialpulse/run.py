@@ -19,7 +19,8 @@ from socialpulse.cli import main as cli_main
 from socialpulse.services import manager
 
 # In the demo the simulator observes every 10 s, so changes show up in minutes.
-DEMO_ENV = {"SOCIALPULSE_PROFILE_INTERVAL_S": "10"}
+DEMO_INTERVAL_S = 10
+DEMO_ENV = {"SOCIALPULSE_PROFILE_INTERVAL_S": str(DEMO_INTERVAL_S)}
 
 
 def run_all() -> int:
@@ -27,7 +28,7 @@ def run_all() -> int:
     print(manager.format_table(manager.up(services)), flush=True)
     if cli_main(["migrate"]) != 0:
         return 1
-    collector = cfg.CollectorSettings(**_demo_overrides())
+    collector = cfg.CollectorSettings(profile_interval_s=float(DEMO_INTERVAL_S))
     simulated = Simulator(collector.simulator_accounts, collector.simulator_seed, 1)
     ids = [a.account_id for a in simulated.accounts]
     track(make_client(collector), "demo", "simulated", ids, added_by="run")
@@ -59,10 +60,6 @@ def run_all() -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
         print("stopped collect, worker and api; `socialpulse services down` stops the services")
-
-
-def _demo_overrides() -> dict[str, object]:
-    return {"profile_interval_s": float(DEMO_ENV["SOCIALPULSE_PROFILE_INTERVAL_S"])}
 
 
 def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_JWT_SECRET = "dev-insecure-change-me"
+DEFAULT_JWT_SECRET = "dev-insecure-secret-change-me-before-production"
 
 
 class CommonSettings(BaseSettings):
@@ -32,6 +32,8 @@ class CommonSettings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1)
     var_dir: Path = REPO_ROOT / "var"
     log_level: str = "INFO"
+    # Interface the worker and collector Prometheus exporters bind; 0.0.0.0 in containers.
+    metrics_host: str = "127.0.0.1"
 
     def is_external(self, name: str) -> bool:
         """True when the user pointed ``name`` at a service of their own."""
@@ -74,9 +76,9 @@ class ApiSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> ApiSettings:
-        if self.env == "production" and self.jwt_secret == DEFAULT_JWT_SECRET:
+        if self.env != "development" and self.jwt_secret == DEFAULT_JWT_SECRET:
             raise ValueError(
                 "SOCIALPULSE_JWT_SECRET is the development default; set a real secret "
-                "before running with SOCIALPULSE_ENV=production"
+                f"before running with SOCIALPULSE_ENV={self.env}"
             )
         return self

@@ -13,7 +13,7 @@ from streams.sink import ClickHouseSink
 
 def run_worker(settings: WorkerSettings) -> None:
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     (settings.var_dir / "worker" / settings.worker_id).mkdir(parents=True, exist_ok=True)
     client = make_client(settings)
     app = create_app(settings, ClickHouseSink(client))

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,16 +91,33 @@ class Namespace:
                 child.wait()
 
 
+def _namespace(services: ServiceUrls, tmp: Path, request: pytest.FixtureRequest) -> Namespace:
+    # A test that uses the services must say which (snuba's rule): fail loudly otherwise.
+    if not NEEDS_SERVICES & {m.name for m in request.node.iter_markers()}:
+        pytest.fail(
+            f"{request.node.nodeid} uses services without a kafka/clickhouse_db/redis_db mark"
+        )
+    return Namespace(services, f"t{uuid.uuid4().hex[:12]}", tmp)
+
+
+@contextmanager
+def _migrated(namespace: Namespace) -> Iterator[Client]:
+    settings = namespace.settings()
+    asyncio.run(ensure_topics(settings))
+    client = make_client(settings)
+    runner.migrate(client, settings.clickhouse_database)
+    try:
+        yield client
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+        client.close()
+
+
 @pytest.fixture
 def ns(
     services: ServiceUrls, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Namespace]:
-    # A test that uses the services must say which (snuba's rule): fail loudly otherwise.
-    if not NEEDS_SERVICES & {m.name for m in request.node.iter_markers()}:
-        pytest.fail(
-            f"{request.node.nodeid} uses real services without a kafka/clickhouse_db/redis_db marker"
-        )
-    namespace = Namespace(services, f"t{uuid.uuid4().hex[:12]}", tmp_path)
+    namespace = _namespace(services, tmp_path, request)
     yield namespace
     namespace.stop_all()
 
@@ -107,13 +125,19 @@ def ns(
 @pytest.fixture
 def ch(ns: Namespace) -> Iterator[Client]:
     """A ClickHouse client on the test's own migrated database (and its topics made)."""
-    settings = ns.settings()
-    asyncio.run(ensure_topics(settings))
-    client = make_client(settings)
-    runner.migrate(client, settings.clickhouse_database)
-    yield client
-    client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
-    client.close()
+    with _migrated(ns) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def module_ns(
+    services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Namespace, Client]]:
+    """One namespace (migrated) shared by a module's tests, for read-only checks."""
+    namespace = _namespace(services, tmp_path_factory.mktemp("module"), request)
+    with _migrated(namespace) as client:
+        yield namespace, client
+    namespace.stop_all()
 
 
 def worker_settings(ns: Namespace) -> WorkerSettings:
