@@ -1,33 +1,46 @@
 """The faust app: topics, the changelog-backed state table and the agent.
 
 The agent is a thin loop: take a batch, run the pure processor against the
-table, write to ClickHouse (retrying until acknowledged), publish dead
-letters, and only then let faust ack the batch's offsets.
+table, write to ClickHouse (retrying until acknowledged), publish derived
+records and dead letters, and only then let faust ack the batch's offsets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
 
 import faust
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from socialpulse.contract import Topics
 from socialpulse.settings import WorkerSettings
-from streams.processor import process_profile_batch
+from streams import derived
+from streams.processor import BatchResult, process_batch
 from streams.records import RawMessage
 from streams.sink import ClickHouseSink
 
 log = logging.getLogger(__name__)
 
 RECORDS_IN = Counter(
-    "socialpulse_worker_records_total", "Profile snapshots consumed, by outcome", ["outcome"]
+    "socialpulse_worker_records_total",
+    "Snapshots consumed, by topic and outcome",
+    ["topic", "outcome"],
 )
 DLQ_RECORDS = Counter("socialpulse_worker_dlq_total", "Records sent to the DLQ")
+RECORDS_OUT = Counter("socialpulse_worker_records_out_total", "Derived records produced", ["topic"])
+BATCH_SECONDS = Histogram(
+    "socialpulse_worker_batch_seconds", "Time to process one batch end to end"
+)
+LATENESS = Histogram(
+    "socialpulse_worker_event_lag_seconds",
+    "Processing time minus the record's Kafka timestamp",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
 
-HISTORY_TABLE = "account-history"
+STATE_TABLE = "account-state"
 
 
 def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
@@ -49,19 +62,21 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
     )
-    profile_topic = app.topic(
+    # Profile and post snapshots share keys and partition counts, so one
+    # agent sees both for an account, in one state.
+    raw = app.topic(
         topics.profile_snapshots,
+        topics.post_snapshots,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
     )
-    dlq_topic = app.topic(topics.dlq, key_serializer="raw", value_serializer="raw")
     # use_partitioner: changelog records go to the partition the key hashes to,
     # which is the source partition (same key bytes, same murmur2 partitioner),
     # so batches need no per-event "current event" to write state.
-    history = app.Table(
-        HISTORY_TABLE,
+    state = app.Table(
+        STATE_TABLE,
         partitions=settings.topic_partitions,
         key_type=bytes,  # serialised raw, like the source topic's keys
         # No value_type: values are plain JSON objects (a faust Record would
@@ -70,35 +85,56 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
     )
     lateness_ms = int(settings.allowed_lateness.total_seconds() * 1000)
 
-    @app.agent(profile_topic)
-    async def profile_snapshots(stream: Any) -> None:
+    async def publish(result: BatchResult) -> None:
+        futures = []
+        for topic, key, value in derived.records(result, topics):
+            futures.append(await app.producer.send(topic, key, value, None, None, None))
+            RECORDS_OUT.labels(topic).inc()
+        for letter in result.dead_letters:
+            futures.append(
+                await app.producer.send(
+                    topics.dlq, letter.message.key, letter.to_json_bytes(), None, None, None
+                )
+            )
+        await asyncio.gather(*futures)
+
+    @app.agent(raw)
+    async def snapshots(stream: Any) -> None:
         async for events in stream.take_events(
             settings.sink_batch_size, within=settings.sink_batch_seconds
         ):
-            messages = [
-                RawMessage(e.key, e.value, e.message.topic, e.message.partition, e.message.offset)
-                for e in events
-            ]
-            result = process_profile_batch(messages, history.get, history.__setitem__, lateness_ms)
-            try:
-                await sink.write(result)
-                for letter in result.dead_letters:
-                    await app.producer.send_and_wait(
-                        dlq_topic.get_topic_name(),
-                        letter.message.key,
-                        letter.to_json_bytes(),
-                        None,
-                        None,
-                        None,
+            with BATCH_SECONDS.time():
+                messages = [
+                    RawMessage(
+                        e.key, e.value, e.message.topic, e.message.partition, e.message.offset
                     )
-            except BaseException:
-                # Cancelled (shutdown) with a batch not yet in ClickHouse: faust
-                # would ack it on the way out. Exit hard so the offsets stay
-                # uncommitted and the batch is processed again on restart.
-                log.critical("stopping with an unwritten batch of %d; exiting hard", len(events))
-                os._exit(70)
-            for outcome, count in result.outcomes.items():
-                RECORDS_IN.labels(outcome).inc(count)
-            DLQ_RECORDS.inc(len(result.dead_letters))
+                    for e in events
+                ]
+                result = process_batch(
+                    messages, topics.profile_snapshots, state.get, state.__setitem__, lateness_ms
+                )
+                try:
+                    await sink.write(result)
+                    await publish(result)
+                except BaseException:
+                    # Cancelled (shutdown) with a batch not yet written: faust
+                    # would ack it on the way out. Exit hard so the offsets stay
+                    # uncommitted and the batch is processed again on restart.
+                    log.critical(
+                        "stopping with an unwritten batch of %d; exiting hard", len(events)
+                    )
+                    os._exit(70)
+            _observe(events, result)
 
     return app
+
+
+def _observe(events: list[Any], result: BatchResult) -> None:
+    import time
+
+    now = time.time()
+    for e in events[:: max(1, len(events) // 50)]:  # a sample is enough for a histogram
+        LATENESS.observe(max(0.0, now - e.message.timestamp))
+    for outcome, count in result.outcomes.items():
+        RECORDS_IN.labels("raw", outcome).inc(count)
+    DLQ_RECORDS.inc(len(result.dead_letters))

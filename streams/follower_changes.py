@@ -1,7 +1,11 @@
 """Follower changes (CONTRACT §3) as a pure state machine: no I/O, no clock.
 
-One :class:`AccountHistory` per account holds its applied snapshots inside the
-allowed lateness (plus one anchor just before it), sorted by ``observed_at``.
+One :class:`AccountHistory` per account holds its applied snapshots in full
+from the start of the UTC day that contains ``newest - lateness`` (so every
+window an on-time record can touch is complete), plus one anchor just before
+that; older snapshots survive only as the change points of F (enough to
+answer F(x) for growth) and as each day's last snapshot (for projections),
+for ``RETENTION_MS``.
 Applying a snapshot returns the follower-change rows it creates, replaces or
 retracts. A row is keyed by ``(account, observed_at)`` and carries
 ``version = revision`` of the history, a counter that only grows, so the
@@ -16,7 +20,7 @@ of emitting nothing; replaying a batch therefore rewrites exactly its rows.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -50,15 +54,25 @@ class ApplyResult:
     rows: list[ChangeRow]
 
 
+DAY_MS = 86_400_000
+# Growth looks back 30 days and projections use 30 daily windows: keep 31.
+RETENTION_MS = 31 * DAY_MS
+
+
 @dataclass(slots=True)
 class AccountHistory:
-    """Applied snapshots of one account within the lateness horizon."""
+    """Applied snapshots of one account: in full near the present, summarised before."""
 
     newest_ms: int | None = None
     revision: int = 0
     ts: list[int] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     followers: list[int] = field(default_factory=list)
+    # Before ts[0]: F's change points (ts, followers) and each day's last snapshot.
+    old_ts: list[int] = field(default_factory=list)
+    old_f: list[int] = field(default_factory=list)
+    day_last_ts: list[int] = field(default_factory=list)
+    day_last_f: list[int] = field(default_factory=list)
 
     def apply(
         self, observed_ms: int, snapshot_id: str, followers: int | None, lateness_ms: int
@@ -77,6 +91,7 @@ class AccountHistory:
             return ApplyResult(outcome, self._reassert(i))
 
         before = [self._row_at(i) if same_instant else None, self._row_at(i + same_instant)]
+        self.revision += 1
         if same_instant:
             self.ids[i] = snapshot_id
             self.followers[i] = followers
@@ -98,9 +113,6 @@ class AccountHistory:
 
     def _diff(self, i: int, before: list[ChangeRow | None]) -> list[ChangeRow]:
         after = [self._row_at(i), self._row_at(i + 1)]
-        if all(_same(b, a) for b, a in zip(before, after, strict=True)):
-            return []
-        self.revision += 1
         rows: list[ChangeRow] = []
         for old, new in zip(before, after, strict=True):
             if _same(old, new):
@@ -125,12 +137,53 @@ class AccountHistory:
         return rows
 
     def _prune(self, lateness_ms: int) -> None:
-        # Keep every snapshot a future on-time record can land next to: all
-        # those inside the horizon, plus the last one before it (the anchor).
+        # Keep in full every snapshot a future on-time record can land next to
+        # or share a window with: from the start of the day holding the
+        # horizon, plus the last one before it (the anchor).
         assert self.newest_ms is not None
-        k = bisect_left(self.ts, self.newest_ms - lateness_ms) - 1
+        region_start = (self.newest_ms - lateness_ms) // DAY_MS * DAY_MS
+        k = bisect_left(self.ts, region_start) - 1
+        if k <= 0:
+            return
+        for t, f in zip(self.ts[:k], self.followers[:k], strict=True):
+            self._summarise(t, f)
+        del self.ts[:k], self.ids[:k], self.followers[:k]
+        self._expire(self.newest_ms - RETENTION_MS)
+
+    def _summarise(self, t: int, f: int) -> None:
+        if not self.old_f or self.old_f[-1] != f:
+            self.old_ts.append(t)
+            self.old_f.append(f)
+        if self.day_last_ts and self.day_last_ts[-1] // DAY_MS == t // DAY_MS:
+            self.day_last_ts[-1], self.day_last_f[-1] = t, f
+        else:
+            self.day_last_ts.append(t)
+            self.day_last_f.append(f)
+
+    def _expire(self, horizon_ms: int) -> None:
+        # F(horizon) must stay answerable: keep the last change point before it.
+        k = bisect_left(self.old_ts, horizon_ms) - 1
         if k > 0:
-            del self.ts[:k], self.ids[:k], self.followers[:k]
+            del self.old_ts[:k], self.old_f[:k]
+        d = bisect_left(self.day_last_ts, horizon_ms - DAY_MS)
+        if d > 0:
+            del self.day_last_ts[:d], self.day_last_f[:d]
+
+    def value_at(self, x_ms: int) -> int | None:
+        """F(x): followers of the latest applied snapshot at or before x (None if none)."""
+        if self.ts and x_ms >= self.ts[0]:
+            return self.followers[bisect_right(self.ts, x_ms) - 1]
+        j = bisect_right(self.old_ts, x_ms) - 1
+        return self.old_f[j] if j >= 0 else None
+
+    def day_lasts(self) -> list[tuple[int, int]]:
+        """(observed_ms, followers) of each UTC day's last applied snapshot, oldest first."""
+        out: dict[int, tuple[int, int]] = {
+            t // DAY_MS: (t, f) for t, f in zip(self.day_last_ts, self.day_last_f, strict=True)
+        }
+        for t, f in zip(self.ts, self.followers, strict=True):
+            out[t // DAY_MS] = (t, f)
+        return [out[day] for day in sorted(out)]
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-able copy; copies so a stored state never changes under the table."""
@@ -140,13 +193,27 @@ class AccountHistory:
             "t": list(self.ts),
             "i": list(self.ids),
             "f": list(self.followers),
+            "ot": list(self.old_ts),
+            "of": list(self.old_f),
+            "dt": list(self.day_last_ts),
+            "df": list(self.day_last_f),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> AccountHistory:
         if not state:
             return cls()
-        return cls(state["n"], state["r"], list(state["t"]), list(state["i"]), list(state["f"]))
+        return cls(
+            state["n"],
+            state["r"],
+            list(state["t"]),
+            list(state["i"]),
+            list(state["f"]),
+            list(state.get("ot", ())),
+            list(state.get("of", ())),
+            list(state.get("dt", ())),
+            list(state.get("df", ())),
+        )
 
 
 def _same(a: ChangeRow | None, b: ChangeRow | None) -> bool:

@@ -1,8 +1,10 @@
-"""One batch of profile snapshots in, rows for ClickHouse and dead letters out.
+"""One batch of raw snapshots in, deduplicated rows and dead letters out.
 
-Agents hand this a batch and a state store (a faust table in production, a
-dict in tests); it loads each account's history once, applies the batch in
-order and stores each history once.
+Agents hand this a batch (profile and post snapshots mixed, in offset order)
+and a state store (a faust table in production, a dict in tests). Each
+account's state is loaded once, the batch applied in order, and stored once.
+Rows for the same key within a batch collapse to the last one (the highest
+version), so a busy account costs one row per key per batch.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from socialpulse.contract import ProfileSnapshot, to_ms
-from streams.follower_changes import AccountHistory, ChangeRow
-from streams.records import DeadLetter, RawMessage, parse_profile
+from socialpulse.contract import PostSnapshot, ProfileSnapshot
+from streams.account import AccountState, Effects, Kpis, PostRow
+from streams.alerts import Alert
+from streams.follower_changes import ChangeRow
+from streams.records import DeadLetter, RawMessage, parse
+from streams.windows import WindowRow
 
 StateGet = Callable[[bytes], dict[str, Any] | None]
 StateSet = Callable[[bytes, dict[str, Any]], None]
+Account = tuple[str, str]  # platform, account_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,33 +36,65 @@ class AccountChange:
 @dataclass(slots=True)
 class BatchResult:
     snapshots: list[ProfileSnapshot] = field(default_factory=list)
-    changes: list[AccountChange] = field(default_factory=list)
+    post_snapshots: list[PostSnapshot] = field(default_factory=list)
+    change_rows: dict[tuple[Account, int], ChangeRow] = field(default_factory=dict)
+    window_rows: dict[tuple[Account, str, int], WindowRow] = field(default_factory=dict)
+    post_rows: dict[tuple[Account, str], PostRow] = field(default_factory=dict)
+    latest: dict[Account, Kpis] = field(default_factory=dict)
+    alerts: dict[str, tuple[Account, Alert]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def changes(self) -> list[AccountChange]:
+        return [AccountChange(a[0], a[1], r) for (a, _), r in self.change_rows.items()]
 
-def process_profile_batch(
-    messages: list[RawMessage], get: StateGet, put: StateSet, lateness_ms: int
+    def collect(self, account: Account, effects: Effects) -> None:
+        for row in effects.changes:
+            self.change_rows[(account, row.observed_ms)] = row
+        for w in effects.windows:
+            self.window_rows[(account, w.interval, w.start_ms)] = w
+        for p in effects.posts:
+            self.post_rows[(account, p.post_id)] = p
+        for alert in effects.alerts:
+            self.alerts[alert.alert_id] = (account, alert)
+
+
+def process_batch(
+    messages: list[RawMessage],
+    profile_topic: str,
+    get: StateGet,
+    put: StateSet,
+    lateness_ms: int,
 ) -> BatchResult:
     result = BatchResult()
-    histories: dict[bytes, AccountHistory] = {}
+    states: dict[bytes, AccountState] = {}
     for message in messages:
-        parsed = parse_profile(message)
-        if isinstance(parsed, DeadLetter):
-            result.dead_letters.append(parsed)
+        record: ProfileSnapshot | PostSnapshot | DeadLetter = (
+            parse(message, ProfileSnapshot)
+            if message.topic == profile_topic
+            else parse(message, PostSnapshot)
+        )
+        if isinstance(record, DeadLetter):
+            result.dead_letters.append(record)
             result.outcomes["dead_letter"] += 1
             continue
-        result.snapshots.append(parsed)  # every valid record is stored raw, even too late ones
-        key = parsed.key.encode()
-        history = histories.get(key)
-        if history is None:
-            history = histories[key] = AccountHistory.from_state(get(key))
-        applied = history.apply(
-            to_ms(parsed.observed_at), parsed.snapshot_id, parsed.followers, lateness_ms
-        )
-        result.outcomes[applied.outcome.value] += 1
-        platform = parsed.platform.value
-        result.changes.extend(AccountChange(platform, parsed.account_id, r) for r in applied.rows)
-    for key, history in histories.items():
-        put(key, history.to_state())
+        key = record.key.encode()
+        state = states.get(key)
+        if state is None:
+            state = states[key] = AccountState.from_state(get(key))
+        if isinstance(record, ProfileSnapshot):
+            result.snapshots.append(record)  # stored raw even when too late to apply
+            effects = state.apply_profile(record, lateness_ms)
+        else:
+            result.post_snapshots.append(record)
+            effects = state.apply_post(record, lateness_ms)
+        result.outcomes[effects.outcome.value] += 1
+        result.collect((record.platform.value, record.account_id), effects)
+    for key, state in states.items():
+        put(key, state.to_state())
+        kpis = state.kpis()
+        if kpis is not None:
+            platform, _, account_id = key.decode().partition(":")
+            result.latest[(platform, account_id)] = kpis
     return result

@@ -6,10 +6,13 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pydantic import ValidationError
 
-from socialpulse.contract import ProfileSnapshot, format_ts
+from socialpulse.contract import PostSnapshot, ProfileSnapshot, format_ts
+
+Record = TypeVar("Record", ProfileSnapshot, PostSnapshot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +50,23 @@ class DeadLetter:
         ).encode()
 
 
-def parse_profile(message: RawMessage) -> ProfileSnapshot | DeadLetter:
+def parse(message: RawMessage, model: type[Record]) -> Record | DeadLetter:
+    kind = "profile" if model is ProfileSnapshot else "post"
     if not message.value:
         return DeadLetter(message, "empty value")
     try:
-        snapshot = ProfileSnapshot.model_validate_json(message.value)
+        record = model.model_validate_json(message.value)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
         )
-        return DeadLetter(message, f"invalid profile snapshot: {problems}")
-    if message.key is not None and message.key.decode(errors="replace") != snapshot.key:
+        return DeadLetter(message, f"invalid {kind} snapshot: {problems}")
+    if message.key is not None and message.key.decode(errors="replace") != record.key:
         return DeadLetter(
-            message, f"message key {message.key!r} does not match the record's {snapshot.key!r}"
+            message, f"message key {message.key!r} does not match the record's {record.key!r}"
         )
-    return snapshot
+    return record
+
+
+def parse_profile(message: RawMessage) -> ProfileSnapshot | DeadLetter:
+    return parse(message, ProfileSnapshot)

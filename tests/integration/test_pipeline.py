@@ -34,19 +34,21 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse_db, pytest.mark.slow]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-def wait_for_quiescence(ns: Namespace, ch: Client, timeout_s: float = 120) -> None:
+def wait_for_quiescence(
+    ns: Namespace, ch: Client, timeout_s: float = 120, topics: list[str] | None = None
+) -> None:
     group = ns.env["SOCIALPULSE_CONSUMER_GROUP"]
-    topic = ns.topics.profile_snapshots
+    names = topics or [ns.topics.profile_snapshots]
 
     def caught_up() -> bool:
         if all(child.poll() is not None for child in ns.children):
             raise AssertionError(f"every worker exited\n{ns.worker_log()[-3000:]}")
-        return consumer_lag(ns.urls.kafka_bootstrap, group, topic) == 0
+        return all(consumer_lag(ns.urls.kafka_bootstrap, group, t) == 0 for t in names)
 
     wait_until(
         caught_up,
         timeout_s,
-        lambda: f"the worker to commit everything on {topic}\n{ns.worker_log()[-3000:]}",
+        lambda: f"the worker to commit everything on {names}\n{ns.worker_log()[-3000:]}",
     )
 
 

@@ -62,7 +62,7 @@ def test_duplicate_changes_nothing_but_reasserts_rows() -> None:
     again = history.apply(1000, "b", 120, LATENESS)
     assert again.outcome is Outcome.DUPLICATE
     assert again.rows and final_table(rows + again.rows) == final_table(rows)
-    assert history.revision == 1
+    assert history.revision == 2  # one per applied snapshot; the duplicate adds none
 
 
 def test_same_instant_greatest_snapshot_id_stands() -> None:
@@ -91,7 +91,10 @@ def test_state_is_bounded_by_the_lateness_horizon() -> None:
     history = AccountHistory()
     for i in range(60 * 24):  # 60 days of hourly snapshots
         history.apply(i * 3_600_000, f"s{i:05d}", 1000 + i % 7, LATENESS)
-    assert len(history.ts) == 7 * 24 + 2  # the closed horizon [t-7d, t] plus one anchor
+    newest_h = 60 * 24 - 1
+    region_start_h = (newest_h - 7 * 24) // 24 * 24  # the day holding the horizon, in full
+    assert len(history.ts) == newest_h - region_start_h + 1 + 1  # plus one anchor
+    assert len(history.old_ts) <= 32 * 24 and len(history.day_last_ts) <= 33
 
 
 def test_state_round_trips() -> None:
@@ -148,3 +151,36 @@ def test_crash_and_replay_from_the_committed_offset_converges(
     restarted = AccountHistory.from_state(saved)
     replayed = [r for ts, sid, f in snaps[k:] for r in restarted.apply(ts, sid, f, LATENESS).rows]
     assert final_table(acknowledged + replayed) == expected_changes(snaps)
+
+
+def brute_value_at(snaps: list[Snap], x: int) -> int | None:
+    applied: dict[int, tuple[str, int]] = {}
+    for ts, sid, f in snaps:
+        if f is not None and ts <= x and (ts not in applied or sid > applied[ts][0]):
+            applied[ts] = (sid, f)
+    return applied[max(applied)][1] if applied else None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32), st.integers(200, 900))
+def test_value_at_and_day_lasts_survive_summarising(seed: int, n: int) -> None:
+    """In order, 40 days of irregular snapshots: F and each day's last stay exact for 31 days."""
+    rnd = random.Random(seed)
+    snaps: list[Snap] = []
+    t, f = 0, 1000
+    for i in range(n):
+        t += rnd.choice([15, 60, 240, 1440]) * 60_000
+        f += rnd.choice([0, 0, 1, -1, 7])
+        snaps.append((t, f"s{i:05d}", None if rnd.random() < 0.05 else f))
+    history, _ = run(snaps)
+    newest = max(ts for ts, _, _ in snaps)
+    for _ in range(50):
+        x = newest - rnd.randrange(0, 31 * DAY)
+        assert history.value_at(x) == brute_value_at(snaps, x), x
+    last_of_day: dict[int, tuple[int, int]] = {}
+    for ts, _, f in sorted(snaps):
+        if f is not None:
+            last_of_day[ts // DAY] = (ts, f)
+    recent = {d: v for d, v in last_of_day.items() if d * DAY > newest - 30 * DAY}
+    got = {ts // DAY: (ts, f) for ts, f in history.day_lasts() if ts // DAY in recent}
+    assert got == recent
