@@ -74,6 +74,13 @@ def _containers(names: list[str]) -> Iterator[dict[str, str]]:
         yield urls
 
 
+def local_test_settings(urls: list[str] | None = None) -> ServicesSettings:
+    """Settings of the local test services (var/test, test ports), as not user-set."""
+    base = ServicesSettings(var_dir=REPO_ROOT / "var" / "test", kafka_controller_port=19093)
+    names = list(ENV_NAMES) if urls is None else urls
+    return manager.with_local_urls(base, **{k: LOCAL_TEST_URLS[k] for k in names})
+
+
 @contextmanager
 def provide_services() -> Iterator[ServiceUrls]:
     explicit = {k: os.environ[v] for k, v in ENV_NAMES.items() if os.environ.get(v)}
@@ -82,8 +89,7 @@ def provide_services() -> Iterator[ServiceUrls]:
         with _containers(missing) as started:
             yield ServiceUrls(**explicit, **started)
         return
-    base = ServicesSettings(var_dir=REPO_ROOT / "var" / "test", kafka_controller_port=19093)
-    local = manager.with_local_urls(base, **{k: LOCAL_TEST_URLS[k] for k in missing})
+    local = local_test_settings(missing)
     names = [service.name for service in manager.SERVICES if service.setting in missing]
     manager.up(local, names)
     try:
