@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 
 SCHEMA_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = timedelta(0)
 
 
 class Platform(StrEnum):
@@ -71,8 +72,9 @@ def _require_utc(value: datetime) -> datetime:
 
 def format_ts(value: datetime) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-11-21T10:15:00.000Z``."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.utcoffset() != _ZERO:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 UtcDatetime = Annotated[

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socialpulse.contract import PostSnapshot, ProfileSnapshot, to_ms
-from streams.alerts import Alert, anomaly, milestones_crossed
-from streams.follower_changes import AccountHistory, ChangeRow, Outcome
+from streams.alerts import Alert, ChangeStats, milestones_crossed
+from streams.follower_changes import DAY_MS, AccountHistory, ChangeRow, Outcome
 from streams.kpis import GROWTH_PERIODS, Growth, growth, projected_followers_30d
 from streams.posts import AccountPosts, Post
-from streams.windows import WindowRow, windows_touched
+from streams.windows import SIZES, WindowRow, windows_around
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +58,19 @@ class AccountState:
     posts: AccountPosts = field(default_factory=AccountPosts)
     # handle, display_name, following, posts_count of the latest applied snapshot
     meta: list[Any] = field(default_factory=lambda: ["", None, None, None])
+    stats: ChangeStats = field(default_factory=ChangeStats)
+    # What the records since the last flush touched (not persisted): windows
+    # and post rows are computed once per batch, not once per record.
+    dirty_windows: set[tuple[str, int]] = field(default_factory=set)
+    dirty_f_from: int | None = None
+    dirty_posts: set[str] = field(default_factory=set)
+    settled: list[WindowRow] = field(default_factory=list)
 
     def apply_profile(self, snap: ProfileSnapshot, lateness_ms: int) -> Effects:
         h = self.history
         x = to_ms(snap.observed_at)
+        if h.newest_ms is None or x > h.newest_ms:
+            self._settle_windows_before(x - lateness_ms)
         latest_before = h.followers[-1] if h.followers else None
         result = h.apply(x, snap.snapshot_id, snap.followers, lateness_ms)
         effects = Effects(result.outcome, result.rows)
@@ -69,10 +78,18 @@ class AccountState:
             return effects
         if result.outcome is Outcome.APPLIED and h.ts[-1] == x and h.ids[-1] == snap.snapshot_id:
             self.meta = [snap.handle, snap.display_name, snap.following, snap.posts_count]
-        effects.windows = windows_touched(h, x)
-        effects.posts = self._posts_reading_f_from(x)
+        self.dirty_windows.update((i, x // size * size) for i, size in SIZES.items())
+        self.dirty_f_from = x if self.dirty_f_from is None else min(self.dirty_f_from, x)
         key = snap.key
-        effects.alerts = [a for r in result.rows if (a := anomaly(key, h, r)) is not None]
+        # Anomalies are judged at the newest end only, where they are news; a
+        # replayed newest snapshot is judged again, so its alert id comes back.
+        newest = [r for r in result.rows if r.observed_ms == h.ts[-1] and not r.is_deleted]
+        for row in newest:
+            alert = self.stats.check(key, row)
+            if alert is not None:
+                effects.alerts.append(alert)
+            if result.outcome is Outcome.APPLIED:
+                self.stats.update(row.delta)
         if result.outcome is Outcome.APPLIED:
             effects.alerts += milestones_crossed(key, latest_before, h.followers[-1], h.ts[-1])
         return effects
@@ -95,17 +112,42 @@ class AccountState:
         if changed:
             h.revision += 1
         self.posts.expire(posts.newest_ms)
-        current = self.posts.posts.get(snap.post_id)
-        effects = Effects(Outcome.APPLIED if changed else Outcome.DUPLICATE)
-        if current is not None:
-            effects.posts = [self._post_row(snap.post_id, current)]
-        return effects
+        self.dirty_posts.add(snap.post_id)
+        return Effects(Outcome.APPLIED if changed else Outcome.DUPLICATE)
 
-    def _posts_reading_f_from(self, x_ms: int) -> list[PostRow]:
-        """Posts whose engagement rate reads F on [x, next applied snapshot)."""
-        h = self.history
-        nxt = next((t for t in h.ts if t > x_ms), None)
-        return [self._post_row(pid, p) for pid, p in self.posts.observed_in(x_ms, nxt)]
+    def _settle_windows_before(self, horizon_ms: int) -> None:
+        """Compute dirty windows that the next prune would cut short: no on-time
+        record can reach them afterwards, so their rows are final now."""
+        region_start = horizon_ms // DAY_MS * DAY_MS
+        early = {(i, s) for i, s in self.dirty_windows if s < region_start}
+        if early:
+            self.settled.extend(self._windows(early))
+            self.dirty_windows -= early
+
+    def _windows(self, keys: set[tuple[str, int]]) -> list[WindowRow]:
+        rows: dict[tuple[str, int], WindowRow] = {}
+        for interval, start in keys:
+            for row in windows_around(self.history, interval, start):
+                rows[(row.interval, row.start_ms)] = row
+        return list(rows.values())
+
+    def flush(self) -> Effects:
+        """Window and post rows for everything touched since the last flush."""
+        effects = Effects(Outcome.APPLIED)
+        effects.windows = self.settled + self._windows(self.dirty_windows)
+        self.settled = []
+        # A post's rate reads F at its observation: any post observed at or
+        # after the earliest snapshot applied since the flush may have moved.
+        ids = set(self.dirty_posts)
+        if self.dirty_f_from is not None:
+            ids.update(pid for pid, _ in self.posts.observed_in(self.dirty_f_from, None))
+        effects.posts = [
+            self._post_row(pid, self.posts.posts[pid]) for pid in ids if pid in self.posts.posts
+        ]
+        self.dirty_windows.clear()
+        self.dirty_posts.clear()
+        self.dirty_f_from = None
+        return effects
 
     def _post_row(self, post_id: str, post: Post) -> PostRow:
         interactions = post.interactions
@@ -127,7 +169,12 @@ class AccountState:
         )  # fmt: skip
 
     def to_state(self) -> dict[str, Any]:
-        return {"h": self.history.to_state(), "p": self.posts.to_state(), "m": list(self.meta)}
+        return {
+            "h": self.history.to_state(),
+            "p": self.posts.to_state(),
+            "m": list(self.meta),
+            "s": [self.stats.mean_abs, self.stats.count],
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> AccountState:
@@ -137,4 +184,5 @@ class AccountState:
             AccountHistory.from_state(state["h"]),
             AccountPosts.from_state(state.get("p")),
             list(state.get("m") or ["", None, None, None]),
+            ChangeStats(*state.get("s", (0.0, 0))),
         )

@@ -6,16 +6,18 @@ and consumers deduplicate on it.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
 from socialpulse.contract import snapshot_id
-from streams.follower_changes import AccountHistory, ChangeRow
+from streams.follower_changes import ChangeRow
 
 MILESTONES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
-# A change is anomalous when it is this many robust deviations from the
-# account's typical change, and at least this large in absolute terms.
-ANOMALY_MADS = 8.0
+# A change at the newest end is anomalous when it is ANOMALY_FACTOR times the
+# account's typical change size (an exponentially weighted mean of |delta|
+# over recent changes, ANOMALY_ALPHA per change), after ANOMALY_MIN_HISTORY
+# changes, and at least ANOMALY_MIN_ABS followers.
+ANOMALY_FACTOR = 10.0
+ANOMALY_ALPHA = 0.1
 ANOMALY_MIN_ABS = 50
 ANOMALY_MIN_HISTORY = 10
 
@@ -27,6 +29,35 @@ class Alert:
     observed_ms: int
     followers: int
     detail: dict[str, float | int]
+
+
+@dataclass(slots=True)
+class ChangeStats:
+    """O(1) memory of an account's typical change size: [ewma of |delta|, count]."""
+
+    mean_abs: float = 0.0
+    count: int = 0
+
+    def check(self, account: str, row: ChangeRow) -> Alert | None:
+        typical = self.mean_abs
+        if (
+            self.count < ANOMALY_MIN_HISTORY
+            or abs(row.delta) < ANOMALY_MIN_ABS
+            or abs(row.delta) < ANOMALY_FACTOR * typical
+        ):
+            return None
+        return Alert(
+            snapshot_id(account, "anomaly", row.observed_ms),
+            "anomaly",
+            row.observed_ms,
+            row.followers,
+            {"delta": row.delta, "typical_abs_delta": round(typical, 3)},
+        )
+
+    def update(self, delta: int) -> None:
+        self.count += 1
+        weight = max(ANOMALY_ALPHA, 1.0 / self.count)
+        self.mean_abs += weight * (abs(delta) - self.mean_abs)
 
 
 def milestones_crossed(
@@ -42,28 +73,3 @@ def milestones_crossed(
         for m in MILESTONES
         if before < m <= after
     ]
-
-
-def anomaly(account: str, history: AccountHistory, row: ChangeRow) -> Alert | None:
-    """A follower change far outside the account's recent changes (median ± MADs)."""
-    if row.is_deleted:
-        return None
-    deltas = [
-        b - a
-        for a, b, t in zip(history.followers, history.followers[1:], history.ts[1:], strict=False)
-        if t != row.observed_ms
-    ]
-    if len(deltas) < ANOMALY_MIN_HISTORY:
-        return None
-    median = statistics.median(deltas)
-    mad = statistics.median(abs(d - median) for d in deltas) or 1.0
-    score = abs(row.delta - median) / mad
-    if score < ANOMALY_MADS or abs(row.delta) < ANOMALY_MIN_ABS:
-        return None
-    return Alert(
-        snapshot_id(account, "anomaly", row.observed_ms),
-        "anomaly",
-        row.observed_ms,
-        row.followers,
-        {"delta": row.delta, "median_delta": median, "mad": mad, "score": round(score, 2)},
-    )

@@ -1,18 +1,22 @@
-"""A processed batch as column-oriented data per ClickHouse table (and names)."""
+"""A processed batch as column-oriented data per ClickHouse table (and names).
+
+Timestamps go in as epoch milliseconds: clickhouse-connect writes ints into
+``DateTime64(3)`` columns as raw ticks, which skips building datetime objects.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
 
-from socialpulse.contract import from_ms
+from socialpulse.contract import to_ms
 from streams.processor import BatchResult
 
 Table = tuple[str, list[str], list[list[object]]]
 
 
-def _ts(ms: int | None) -> datetime | None:
-    return None if ms is None else from_ms(ms)
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else to_ms(value)
 
 
 def for_batch(batch: BatchResult) -> Iterator[Table]:
@@ -31,7 +35,7 @@ def _profiles(batch: BatchResult) -> Table:
         "followers", "following", "posts_count", "source", "sync_run_id", "schema_version",
     ]  # fmt: skip
     data: list[list[object]] = [
-        [x.platform.value for x in s], [x.account_id for x in s], [x.observed_at for x in s],
+        [x.platform.value for x in s], [x.account_id for x in s], [to_ms(x.observed_at) for x in s],
         [x.snapshot_id for x in s], [x.handle for x in s], [x.display_name for x in s],
         [x.followers for x in s], [x.following for x in s], [x.posts_count for x in s],
         [x.source for x in s], [x.sync_run_id for x in s], [x.schema_version for x in s],
@@ -48,7 +52,8 @@ def _posts(batch: BatchResult) -> Table:
     ]  # fmt: skip
     data: list[list[object]] = [
         [x.platform.value for x in s], [x.account_id for x in s], [x.post_id for x in s],
-        [x.observed_at for x in s], [x.snapshot_id for x in s], [x.published_at for x in s],
+        [to_ms(x.observed_at) for x in s], [x.snapshot_id for x in s],
+        [_ms(x.published_at) for x in s],
         [x.url for x in s], [x.media_type for x in s], [x.likes for x in s],
         [x.comments for x in s], [x.shares for x in s], [x.saves for x in s],
         [x.views for x in s], [x.source for x in s], [x.sync_run_id for x in s],
@@ -65,8 +70,8 @@ def _changes(batch: BatchResult) -> Table:
     ]  # fmt: skip
     data: list[list[object]] = [
         [a[0] for (a, _), _ in items], [a[1] for (a, _), _ in items],
-        [from_ms(r.observed_ms) for _, r in items],
-        [from_ms(r.previous_observed_ms) for _, r in items],
+        [r.observed_ms for _, r in items],
+        [r.previous_observed_ms for _, r in items],
         [r.previous_followers for _, r in items], [r.followers for _, r in items],
         [r.delta for _, r in items], [r.version for _, r in items],
         [int(r.is_deleted) for _, r in items],
@@ -83,11 +88,11 @@ def _windows(batch: BatchResult) -> Iterator[Table]:
         items = [(a, w) for (a, i, _), w in batch.window_rows.items() if i == interval]
         data: list[list[object]] = [
             [a[0] for a, _ in items], [a[1] for a, _ in items],
-            [from_ms(w.start_ms) for _, w in items], [w.first for _, w in items],
+            [w.start_ms for _, w in items], [w.first for _, w in items],
             [w.last for _, w in items], [w.min for _, w in items], [w.max for _, w in items],
             [w.samples for _, w in items], [w.net_change for _, w in items],
-            [from_ms(w.first_observed_ms) for _, w in items],
-            [from_ms(w.last_observed_ms) for _, w in items], [w.version for _, w in items],
+            [w.first_observed_ms for _, w in items],
+            [w.last_observed_ms for _, w in items], [w.version for _, w in items],
         ]  # fmt: skip
         yield table, names, data
 
@@ -104,7 +109,7 @@ def _latest(batch: BatchResult) -> Table:
         [a[0] for a, _ in items], [a[1] for a, _ in items], [k.handle for _, k in items],
         [k.display_name for _, k in items], [k.followers for _, k in items],
         [k.following for _, k in items], [k.posts_count for _, k in items],
-        [from_ms(k.observed_ms) for _, k in items],
+        [k.observed_ms for _, k in items],
     ]  # fmt: skip
     for period in ("1d", "7d", "30d"):
         data.append([k.growth[period].change for _, k in items])
@@ -125,8 +130,8 @@ def _post_latest(batch: BatchResult) -> Table:
     ]  # fmt: skip
     data: list[list[object]] = [
         [a[0] for (a, _), _ in items], [a[1] for (a, _), _ in items],
-        [r.post_id for _, r in items], [_ts(r.post.published_ms) for _, r in items],
-        [from_ms(r.post.observed_ms) for _, r in items], [r.post.url for _, r in items],
+        [r.post_id for _, r in items], [r.post.published_ms for _, r in items],
+        [r.post.observed_ms for _, r in items], [r.post.url for _, r in items],
         [r.post.media_type for _, r in items], [r.post.likes for _, r in items],
         [r.post.comments for _, r in items], [r.post.shares for _, r in items],
         [r.post.saves for _, r in items], [r.post.views for _, r in items],

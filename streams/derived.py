@@ -9,9 +9,10 @@ account and carry ``version``: consumers keep the highest version per key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from socialpulse.contract import SCHEMA_VERSION, Topics, account_key, format_ts, from_ms
 from streams.account import Kpis
@@ -83,4 +84,4 @@ def records(batch: BatchResult, topics: Topics) -> Iterator[Record]:
 
 
 def _record(topic: str, platform: str, account_id: str, body: dict[str, Any]) -> Record:
-    return topic, account_key(platform, account_id).encode(), json.dumps(body).encode()
+    return topic, account_key(platform, account_id).encode(), orjson.dumps(body)

@@ -92,9 +92,10 @@ def process_batch(
         result.outcomes[effects.outcome.value] += 1
         result.collect((record.platform.value, record.account_id), effects)
     for key, state in states.items():
+        platform, _, account_id = key.decode().partition(":")
+        result.collect((platform, account_id), state.flush())
         put(key, state.to_state())
         kpis = state.kpis()
         if kpis is not None:
-            platform, _, account_id = key.decode().partition(":")
             result.latest[(platform, account_id)] = kpis
     return result

@@ -57,18 +57,17 @@ def window_at(history: AccountHistory, interval: str, start_ms: int) -> WindowRo
     )
 
 
-def windows_touched(history: AccountHistory, observed_ms: int) -> list[WindowRow]:
-    """The windows a snapshot at ``observed_ms`` changes: its own and, for each size,
-    the next non-empty window (whose net_change reads F just before its start)."""
-    rows: list[WindowRow] = []
-    for interval, size in SIZES.items():
-        start = observed_ms // size * size
-        own = window_at(history, interval, start)
-        if own is not None:
-            rows.append(own)
-        j = bisect_left(history.ts, start + size)
-        if j < len(history.ts):
-            following = window_at(history, interval, history.ts[j] // size * size)
-            if following is not None:
-                rows.append(following)
+def windows_around(history: AccountHistory, interval: str, start_ms: int) -> list[WindowRow]:
+    """A window a snapshot landed in, and the next non-empty window of that size
+    (its net_change reads F just before its start, which that snapshot may be)."""
+    size = SIZES[interval]
+    rows = []
+    own = window_at(history, interval, start_ms)
+    if own is not None:
+        rows.append(own)
+    j = bisect_left(history.ts, start_ms + size)
+    if j < len(history.ts):
+        following = window_at(history, interval, history.ts[j] // size * size)
+        if following is not None:
+            rows.append(following)
     return rows

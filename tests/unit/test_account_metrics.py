@@ -54,8 +54,12 @@ def final_windows(effects: list[Effects], interval: str) -> dict[int, tuple[int,
 
 
 def feed_profiles(snaps: list[Snap]) -> tuple[AccountState, list[Effects]]:
+    """One record per batch: apply, then flush, as the processor does per batch."""
     state = AccountState()
-    effects = [state.apply_profile(profile(ts, sid, f), LATENESS) for ts, sid, f in snaps]
+    effects = []
+    for ts, sid, f in snaps:
+        effects.append(state.apply_profile(profile(ts, sid, f), LATENESS))
+        effects.append(state.flush())
     return state, effects
 
 
@@ -74,6 +78,23 @@ def series(draw: st.DrawFn) -> list[Snap]:
     for ts, sid, f in raw:
         first.setdefault((ts, sid), f)
     return [(ts, sid, first[(ts, sid)]) for ts, sid, _ in raw]
+
+
+@settings(max_examples=150, deadline=None)
+@given(series(), st.randoms(use_true_random=False), st.integers(1, 10))
+def test_batching_does_not_change_the_windows(
+    snaps: list[Snap], rnd: random.Random, batch: int
+) -> None:
+    feed = snaps[:]
+    rnd.shuffle(feed)
+    state, effects = AccountState(), []
+    for i, (ts, sid, f) in enumerate(feed):
+        effects.append(state.apply_profile(profile(ts, sid, f), LATENESS))
+        if i % batch == batch - 1:
+            effects.append(state.flush())
+    effects.append(state.flush())
+    assert final_windows(effects, "1h") == expected_windows(snaps, HOUR)
+    assert final_windows(effects, "1d") == expected_windows(snaps, DAY)
 
 
 @settings(max_examples=300, deadline=None)
@@ -133,8 +154,8 @@ def test_growth_rate_is_null_on_a_zero_base() -> None:
 def test_net_change_uses_f_before_the_window_and_a_late_record_updates_the_next_one() -> None:
     state, effects = feed_profiles([(BASE, "a", 100), (BASE + 2 * HOUR, "c", 130)])
     assert final_windows(effects, "1h")[BASE + 2 * HOUR] == (130, 130, 130, 130, 1, 30)
-    late = state.apply_profile(profile(BASE + HOUR + 5, "b", 120), LATENESS)
-    table = final_windows(effects + [late], "1h")
+    late = [state.apply_profile(profile(BASE + HOUR + 5, "b", 120), LATENESS), state.flush()]
+    table = final_windows(effects + late, "1h")
     assert table[BASE + HOUR] == (120, 120, 120, 120, 1, 20)
     assert table[BASE + 2 * HOUR] == (130, 130, 130, 130, 1, 10)
 
@@ -151,15 +172,18 @@ def test_engagement_rate_and_post_rates() -> None:
     # x: 198 likes + 2 comments = 200; y: 0 likes given + 2 comments = 2 -> (200 + 2) / (2 * 2000)
     assert kpis.posts_30d == 2
     assert kpis.engagement_rate_30d == pytest.approx(202 / 4000)
-    assert newer.posts[0].interactions == 200
-    assert newer.posts[0].engagement_rate == pytest.approx(200 / 2000)
+    assert newer.outcome is Outcome.APPLIED
+    rows = {p.post_id: p for p in state.flush().posts}
+    assert rows["x"].interactions == 200
+    assert rows["x"].engagement_rate == pytest.approx(200 / 2000)
 
 
 def test_a_late_profile_snapshot_refreshes_post_rates_that_read_it() -> None:
     state, _ = feed_profiles([(BASE, "a", 1000), (BASE + 10 * HOUR, "c", 1000)])
     state.apply_post(post(BASE + 6 * HOUR, "p", "x", BASE, 98), LATENESS)
-    late = state.apply_profile(profile(BASE + 5 * HOUR, "b", 500), LATENESS)
-    assert [p.engagement_rate for p in late.posts] == [pytest.approx(100 / 500)]
+    assert [p.engagement_rate for p in state.flush().posts] == [pytest.approx(100 / 1000)]
+    state.apply_profile(profile(BASE + 5 * HOUR, "b", 500), LATENESS)
+    assert [p.engagement_rate for p in state.flush().posts] == [pytest.approx(100 / 500)]
 
 
 def test_interactions_are_null_only_when_all_four_are_null() -> None:
@@ -168,7 +192,8 @@ def test_interactions_are_null_only_when_all_four_are_null() -> None:
         snapshot_id="s", platform=Platform.SIMULATED, account_id="a", post_id="p",
         observed_at=datetime(2026, 1, 1, tzinfo=UTC), views=1000, source="t",
     )  # fmt: skip
-    assert state.apply_post(snap, LATENESS).posts[0].interactions is None
+    state.apply_post(snap, LATENESS)
+    assert state.flush().posts[0].interactions is None
 
 
 def test_milestone_and_anomaly_alerts() -> None:
@@ -191,3 +216,20 @@ def test_state_round_trips_through_json() -> None:
     clone = AccountState.from_state(json.loads(json.dumps(state.to_state())))
     assert clone.to_state() == state.to_state()
     assert clone.kpis() == state.kpis()
+
+
+def test_one_batch_longer_than_the_lateness_keeps_every_window() -> None:
+    """A backfill batch spans 20 days: windows that pruning would cut short are
+    computed before the detail they need is summarised away."""
+    rnd = random.Random(4)
+    snaps: list[Snap] = [
+        (BASE + i * HOUR, f"s{i:04d}", 1000 + rnd.randint(-20, 20)) for i in range(20 * 24)
+    ]
+    feed = snaps[:]
+    rnd.shuffle(feed[: 24 * 3])  # some disorder inside the first days too
+    state, effects = AccountState(), []
+    for ts, sid, f in feed:
+        effects.append(state.apply_profile(profile(ts, sid, f), LATENESS))
+    effects.append(state.flush())
+    assert final_windows(effects, "1h") == expected_windows(snaps, HOUR)
+    assert final_windows(effects, "1d") == expected_windows(snaps, DAY)

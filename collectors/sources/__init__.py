@@ -1,0 +1,1 @@
+"""Upstream sources: each turns upstream answers into contract snapshots."""

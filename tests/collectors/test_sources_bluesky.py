@@ -1,0 +1,157 @@
+"""Bluesky AppView source over real HTTP against the fake AppView."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+
+from collectors.sources.base import AccountRef, AccountState
+from collectors.sources.bluesky import BlueskySource
+from collectors.upstream import ErrorClass, RateLimitedError
+from socialpulse.contract import Platform
+from tests.collectors.simple_upstream import SimpleUpstream
+from tests.fakes.bluesky import make_bluesky
+from tests.fakes.core import FakeUpstream, malformed, rate_limited, server_error
+from tests.fakes.fixtures import NOW, clock, outcomes, refs
+
+DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
+PROFILE = "/xrpc/app.bsky.actor.getProfile"
+FEED = "/xrpc/app.bsky.feed.getAuthorFeed"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[FakeUpstream, str]]:
+    fake = make_bluesky()
+    with fake.running() as url:
+        yield fake, url
+
+
+@pytest.fixture
+def fake(server: tuple[FakeUpstream, str]) -> FakeUpstream:
+    server[0].reset()
+    return server[0]
+
+
+@pytest.fixture
+def source(server: tuple[FakeUpstream, str]) -> BlueskySource:
+    return BlueskySource(base_url=server[1], page_size=2, clock=clock)
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def upstream() -> AsyncIterator[SimpleUpstream]:
+    simple = SimpleUpstream(clock)
+    yield simple
+    await simple.aclose()
+
+
+async def test_profile_and_cursor_paged_feed(
+    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+) -> None:
+    result = await source.fetch(refs(Platform.BLUESKY, "bsky.app"), run_id="r", upstream=upstream)
+
+    (profile,) = result.profiles
+    assert (profile.account_id, profile.handle, profile.display_name) == (
+        DID,
+        "bsky.app",
+        "Bluesky",
+    )
+    assert (profile.followers, profile.following, profile.posts_count) == (31_456_789, 6, 712)
+    assert profile.observed_at == NOW and profile.source == "api:bluesky"
+    pages = fake.calls(FEED)
+    assert [(p.param("actor"), p.param("limit"), p.param("cursor")) for p in pages] == [
+        (DID, "2", None),
+        (DID, "2", "2"),
+        (DID, "2", "4"),
+    ]
+    assert result.upstream_calls == 4
+
+    posts = {p.post_id.rsplit("/", 1)[-1]: p for p in result.posts}
+    assert set(posts) == {"3lbjy2ocqxk2a", "3lbfuture00aa", "3lbdupdate0bb"}  # repost skipped
+    welcome = posts["3lbjy2ocqxk2a"]
+    assert welcome.post_id == f"at://{DID}/app.bsky.feed.post/3lbjy2ocqxk2a"
+    assert welcome.url == f"https://bsky.app/profile/{DID}/post/3lbjy2ocqxk2a"
+    assert welcome.published_at == datetime(2024, 11, 20, 18, 1, 2, 123000, tzinfo=UTC)
+    assert (welcome.likes, welcome.comments, welcome.shares, welcome.saves) == (
+        120_000,
+        4100,
+        11_300,
+        None,
+    )
+    assert (welcome.media_type, welcome.views) == ("image", None)
+    future = posts["3lbfuture00aa"]
+    # createdAt says 2030: the AppView's indexedAt is the better publication time.
+    assert future.published_at == datetime(2024, 11, 18, 9, 30, tzinfo=UTC)
+    assert (future.likes, future.shares, future.media_type) == (0, 0, "video")  # real zeros
+    assert (posts["3lbdupdate0bb"].saves, posts["3lbdupdate0bb"].media_type) == (55, "link")
+    (item_error,) = result.item_errors  # the feed item without a uri
+    assert item_error.raw["post"]["cid"] == "bafyreinouri"
+    (outcome,) = result.outcomes
+    assert outcome.state is AccountState.ACTIVE and outcome.error is None
+    assert outcome.raw["profile"]["did"] == DID and len(outcome.raw["feed"]) == 3
+
+
+async def test_a_known_did_is_asked_for_directly(
+    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+) -> None:
+    account = AccountRef(Platform.BLUESKY, "old-handle.example.com", account_id=DID)
+    result = await BlueskySource(base_url=source.base_url, max_posts=0, clock=clock).fetch(
+        [account], run_id="r", upstream=upstream
+    )
+    assert [c.param("actor") for c in fake.calls()] == [DID]  # max_posts=0: no feed call
+    assert result.profiles[0].handle == "bsky.app"  # today's handle, same account
+
+
+async def test_account_states_and_one_failure_does_not_stop_the_others(
+    source: BlueskySource, upstream: SimpleUpstream
+) -> None:
+    handles = (
+        "nobody.bsky.social",
+        "spam-bot.bsky.social",
+        "gone-fishing.bsky.social",
+        "quiet.bsky.social",
+    )
+    result = await source.fetch(refs(Platform.BLUESKY, *handles), run_id="r", upstream=upstream)
+
+    by = outcomes(result)
+    assert by["nobody.bsky.social"].state is AccountState.NOT_FOUND
+    assert by["spam-bot.bsky.social"].state is AccountState.SUSPENDED
+    assert "AccountTakedown" in str(by["spam-bot.bsky.social"].error)
+    assert by["gone-fishing.bsky.social"].state is AccountState.NOT_FOUND
+    assert by["quiet.bsky.social"].state is AccountState.ACTIVE
+    (quiet,) = result.profiles
+    assert (quiet.followers, quiet.posts_count, quiet.display_name) == (
+        0,
+        0,
+        None,
+    )  # 0 is real; "" is none
+
+
+async def test_a_failing_feed_keeps_the_profile(
+    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+) -> None:
+    fake.inject(FEED, server_error(503))
+    result = await source.fetch(refs(Platform.BLUESKY, "bsky.app"), run_id="r", upstream=upstream)
+
+    assert result.profiles[0].followers == 31_456_789 and not result.posts
+    (outcome,) = result.outcomes
+    assert outcome.state is AccountState.ACTIVE  # a partial success
+    assert outcome.error is not None and outcome.error.error_class is ErrorClass.TRANSIENT
+
+
+async def test_rate_limits_and_malformed_answers_are_per_account(
+    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+) -> None:
+    fake.inject(PROFILE, rate_limited("30"), malformed())
+    handles = ("bsky.app", "quiet.bsky.social", "bsky.app")
+    result = await BlueskySource(base_url=source.base_url, max_posts=0, clock=clock).fetch(
+        refs(Platform.BLUESKY, *handles), run_id="r", upstream=upstream
+    )
+
+    first, second, third = result.outcomes
+    assert isinstance(first.error, RateLimitedError) and first.error.retry_after_s == 30.0
+    assert first.state is AccountState.UNKNOWN
+    assert second.error is not None and second.error.error_class is ErrorClass.MALFORMED
+    assert third.error is None and [p.handle for p in result.profiles] == ["bsky.app"]

@@ -1,0 +1,1 @@
+"""Local fake upstream servers speaking the real APIs' shapes, with failures on demand."""

@@ -1,0 +1,92 @@
+"""Record parsing: the fast path builds exactly what full validation builds, or defers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socialpulse.contract import PostSnapshot, ProfileSnapshot
+from streams.records import DeadLetter, RawMessage, _fast, parse
+
+GOOD: dict[str, Any] = {
+    "schema_version": 1, "snapshot_id": "s1", "platform": "instagram", "account_id": "42",
+    "handle": "acme", "display_name": None, "observed_at": "2026-11-21T10:15:00.123Z",
+    "followers": 10, "following": None, "posts_count": 3, "source": "simulator",
+    "sync_run_id": None,
+}  # fmt: skip
+
+
+def message(obj: object, key: bytes | None = b"instagram:42") -> RawMessage:
+    return RawMessage(key, json.dumps(obj).encode(), "t", 0, 0)
+
+
+def test_fast_path_equals_full_validation() -> None:
+    fast = _fast(ProfileSnapshot, json.dumps(GOOD).encode())
+    assert fast is not None
+    assert fast == ProfileSnapshot.model_validate(GOOD)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"platform": "myspace"}, "platform"),
+        ({"followers": -1}, "followers"),
+        ({"observed_at": "2026-11-21T10:15:00"}, "UTC offset"),
+        ({"observed_at": "yesterday"}, "observed_at"),
+        ({"snapshot_id": ""}, "snapshot_id"),
+        ({"handle": 5}, "handle"),
+    ],
+)
+def test_invalid_records_become_dead_letters_with_the_reason(
+    change: dict[str, Any], reason: str
+) -> None:
+    result = parse(message({**GOOD, **change}), ProfileSnapshot)
+    assert isinstance(result, DeadLetter)
+    assert reason in result.reason
+
+
+def test_coercible_values_take_the_slow_path_and_keep_pydantics_meaning() -> None:
+    odd = {**GOOD, "followers": "12", "observed_at": "2026-11-21T11:15:00.123+01:00"}
+    assert _fast(ProfileSnapshot, json.dumps(odd).encode()) is None
+    parsed = parse(message(odd), ProfileSnapshot)
+    assert isinstance(parsed, ProfileSnapshot)
+    assert parsed.followers == 12 and parsed.observed_at.hour == 10
+
+
+def test_key_must_match_the_record() -> None:
+    assert isinstance(parse(message(GOOD, key=b"instagram:43"), ProfileSnapshot), DeadLetter)
+
+
+def test_post_fast_path() -> None:
+    post = {
+        "snapshot_id": "p", "platform": "tiktok", "account_id": "1", "post_id": "9",
+        "published_at": "2026-11-20T00:00:00Z", "observed_at": "2026-11-21T00:00:00Z",
+        "likes": 5, "comments": None, "source": "x",
+    }  # fmt: skip
+    fast = _fast(PostSnapshot, json.dumps(post).encode())
+    assert fast == PostSnapshot.model_validate(post)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.text(max_size=5)
+    | st.floats(allow_nan=False),
+    lambda children: st.lists(children, max_size=3),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(GOOD)), json_values, max_size=6))
+def test_fast_path_never_accepts_what_validation_rejects(changes: dict[str, Any]) -> None:
+    raw = json.dumps({**GOOD, **changes}).encode()
+    fast = _fast(ProfileSnapshot, raw)
+    if fast is None:
+        return
+    assert fast == ProfileSnapshot.model_validate_json(raw)
