@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from socialpulse import settings as cfg
 
@@ -44,19 +45,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(handler=_migrate)
 
-    collect = sub.add_parser("collect", help="run the collectors (the simulator by default)")
-    collect.add_argument("--once", action="store_true", help="emit the backfill and exit")
+    collect = sub.add_parser(
+        "collect", help="run the collector scheduler (simulated accounts when no upstream token)"
+    )
+    collect.add_argument(
+        "--once", action="store_true", help="run one scheduling cycle (first sight: the backfill)"
+    )
     collect.set_defaults(handler=_collect)
 
     sub.add_parser("worker", help="run a stream worker").set_defaults(handler=_worker)
     sub.add_parser("api", help="serve the read API").set_defaults(handler=_api)
 
-    accounts = sub.add_parser("accounts", help="track accounts in a workspace")
-    accounts.add_argument("action", choices=["add"])
-    accounts.add_argument("platform")
-    accounts.add_argument("account_ids", nargs="+")
-    accounts.add_argument("--workspace", default="demo")
-    accounts.set_defaults(handler=_accounts)
+    accounts = sub.add_parser("accounts", help="track accounts; what the collectors poll")
+    actions = accounts.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="track accounts in a workspace (the accounts table)")
+    add.add_argument("platform")
+    add.add_argument("account_ids", nargs="+", help="the platform's immutable ids")
+    add.add_argument("--workspace", default="demo")
+    add.add_argument("--handle", help="the username, when adding one account")
+    add.set_defaults(handler=_accounts_add)
+    listing = actions.add_parser("list", help="the merged registry the collectors poll")
+    listing.set_defaults(handler=_accounts_list)
+    secret = actions.add_parser(
+        "set-token", help="store an account's OAuth token, encrypted (read from stdin)"
+    )
+    secret.add_argument("platform")
+    secret.add_argument("account_id")
+    secret.set_defaults(handler=_accounts_set_token)
 
     token = sub.add_parser("token", help="mint a JWT for the read API (development)")
     token.add_argument("--workspace", default="demo")
@@ -64,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", default="dev")
     token.add_argument("--hours", type=float, default=24.0)
     token.set_defaults(handler=_token)
+
+    replay = sub.add_parser(
+        "replay", help="rebuild the derived tables from the raw topics (workers stopped)"
+    )
+    replay.add_argument(
+        "--from", dest="since", required=True, type=_timestamp,
+        help="rebuild rows from this time on, e.g. 2026-11-01T00:00:00Z",
+    )  # fmt: skip
+    replay.set_defaults(handler=_replay)
 
     run = sub.add_parser("run", help="services, migrations, collectors, worker and API in one go")
     run.set_defaults(handler=_run)
@@ -127,14 +151,82 @@ def _api(_: argparse.Namespace) -> int:
     return 0
 
 
-def _accounts(args: argparse.Namespace) -> int:
+def _accounts_add(args: argparse.Namespace) -> int:
     from clickhouse.accounts import track
-
-    settings = cfg.CommonSettings()
     from clickhouse.client import make_client
+    from socialpulse.contract import Platform
 
-    track(make_client(settings), args.workspace, args.platform, args.account_ids, added_by="cli")
+    if args.platform not in set(Platform):
+        print(f"unknown platform {args.platform!r}; one of {', '.join(Platform)}", file=sys.stderr)
+        return 2
+    if args.handle and len(args.account_ids) != 1:
+        print("--handle names one account: give exactly one id with it", file=sys.stderr)
+        return 2
+    client = make_client(cfg.CommonSettings())
+    if args.handle:
+        client.insert(
+            "accounts",
+            [[args.workspace, args.platform, args.account_ids[0], args.handle, "cli", 0]],
+            column_names=[
+                "workspace",
+                "platform",
+                "account_id",
+                "handle",
+                "added_by",
+                "is_deleted",
+            ],
+        )
+    else:
+        track(client, args.workspace, args.platform, args.account_ids, added_by="cli")
     print(f"tracking {len(args.account_ids)} {args.platform} account(s) in '{args.workspace}'")
+    return 0
+
+
+def _accounts_list(_: argparse.Namespace) -> int:
+    from clickhouse.client import make_client
+    from collectors.clock import SystemClock
+    from collectors.wiring import registry_for
+
+    settings = cfg.CollectorSettings()
+    registry = registry_for(settings, SystemClock(), lambda: make_client(settings))
+    for account in asyncio.run(registry.accounts()):
+        workspaces = ",".join(sorted(account.workspaces))
+        print(f"{account.key}\t{account.handle}\t{workspaces}")
+    return 0
+
+
+def _accounts_set_token(args: argparse.Namespace) -> int:
+    from collectors.secrets import SecretsError, SecretToken, TokenVault, fernet_from
+
+    settings = cfg.CollectorSettings()
+    if settings.secrets_key is None:
+        print("set SOCIALPULSE_SECRETS_KEY (a Fernet key) first", file=sys.stderr)
+        return 2
+    # From stdin, never argv: command lines end up in shell history and `ps`.
+    value = sys.stdin.readline().strip()
+    if not value:
+        print("no token on stdin", file=sys.stderr)
+        return 2
+
+    async def store() -> None:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            assert settings.secrets_key is not None
+            vault = TokenVault(
+                redis, settings.topic_prefix, fernet_from(settings.secrets_key.get_secret_value())
+            )
+            await vault.put(args.platform, args.account_id, SecretToken(value))
+        finally:
+            await redis.aclose()
+
+    try:
+        asyncio.run(store())
+    except SecretsError as exc:
+        print(f"socialpulse accounts set-token: {exc}", file=sys.stderr)
+        return 2
+    print(f"stored the token of {args.platform}:{args.account_id} (encrypted)")
     return 0
 
 
@@ -142,6 +234,56 @@ def _token(args: argparse.Namespace) -> int:
     from api.tokens import mint
 
     print(mint(cfg.ApiSettings(), args.sub, args.workspace, args.role, args.hours))
+    return 0
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from clickhouse.client import make_client
+    from socialpulse.contract import Topics
+    from socialpulse.kafka import group_lag
+    from streams.replay import ReplayError, run_prepare, watch
+
+    settings = cfg.WorkerSettings()
+    try:
+        total = run_prepare(settings, make_client(settings), args.since)
+    except ReplayError as exc:
+        print(f"socialpulse replay: {exc}", file=sys.stderr)
+        return 1
+    print(f"derived rows from {args.since.isoformat()} deleted, state reset; re-reading {total:,}")
+    worker = subprocess.Popen([sys.executable, "-m", "socialpulse.cli", "worker"])
+    topics = Topics(settings.topic_prefix)
+    raw = [topics.profile_snapshots, topics.post_snapshots]
+
+    def remaining() -> int | None:
+        try:
+            return asyncio.run(group_lag(settings.kafka_bootstrap, settings.consumer_group, raw))
+        except Exception:  # the group is rebalancing: no figure this time
+            return None
+
+    try:
+        watch(
+            total,
+            remaining,
+            lambda line: print(line, flush=True),
+            alive=lambda: worker.poll() is None,
+        )
+    except ReplayError as exc:
+        print(f"socialpulse replay: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    print("replay complete; start the workers again")
     return 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from socialpulse.contract import Topics
 from socialpulse.settings import CommonSettings
@@ -38,9 +38,20 @@ async def ensure_topics(settings: CommonSettings, replication_factor: int = 1) -
         wanted = [t for t in Topics(settings.topic_prefix).all() if t not in existing]
         if not wanted:
             return []
+        topics = Topics(settings.topic_prefix)
+        # Raw topics are the source of truth `socialpulse replay` rebuilds from: keep them.
+        raw = {topics.profile_snapshots, topics.post_snapshots}
         try:
             await admin.create_topics(
-                [NewTopic(t, settings.topic_partitions, replication_factor) for t in wanted]
+                [
+                    NewTopic(
+                        t,
+                        settings.topic_partitions,
+                        replication_factor,
+                        topic_configs={"retention.ms": "-1"} if t in raw else {},
+                    )
+                    for t in wanted
+                ]
             )
         except TopicAlreadyExistsError:  # another process raced us; that is fine
             log.info("topics already created by another process")
@@ -61,4 +72,36 @@ async def kafka_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
     except Exception:  # any failure means "not ready"; the caller reports it
         return False
     finally:
+        await admin.close()
+
+
+async def topic_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of ``topics`` (a consumer only knows the topics it subscribed to)."""
+    described = await admin.describe_topics(topics)
+    tps = [
+        TopicPartition(d["topic"], p["partition"])
+        for d in described
+        for p in d.get("partitions", [])
+    ]
+    if len({tp.topic for tp in tps}) < len(topics):
+        raise KafkaError(f"no metadata yet for some of {topics}")
+    return tps
+
+
+async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Records of ``topics`` not yet committed by ``group``, over all partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = await topic_partitions(admin, topics)
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group)
+        return sum(
+            end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+            for tp, end in ends.items()
+        )
+    finally:
+        await consumer.stop()
         await admin.close()

@@ -52,6 +52,9 @@ class Kpis:
     version: int
 
 
+REVISIONS_PER_MS = 1024
+
+
 @dataclass(slots=True)
 class AccountState:
     history: AccountHistory = field(default_factory=AccountHistory)
@@ -177,9 +180,15 @@ class AccountState:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any] | None) -> AccountState:
+    def from_state(cls, state: dict[str, Any] | None, *, now_ms: int = 0) -> AccountState:
+        """Restore a stored state, or start one whose revisions begin at ``now_ms`` × 1024.
+
+        Starting from the wall clock keeps versions above those of any earlier
+        state of the same account (e.g. before ``socialpulse replay``), so a
+        rebuilt state's rows win over the old ones in ClickHouse.
+        """
         if not state:
-            return cls()
+            return cls(AccountHistory(revision=now_ms * REVISIONS_PER_MS))
         return cls(
             AccountHistory.from_state(state["h"]),
             AccountPosts.from_state(state.get("p")),

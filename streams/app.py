@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any
 
 import faust
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from socialpulse.contract import Topics
 from socialpulse.settings import WorkerSettings
@@ -38,6 +39,16 @@ LATENESS = Histogram(
     "socialpulse_worker_event_lag_seconds",
     "Processing time minus the record's Kafka timestamp",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+
+CONSUMER_LAG = Gauge(
+    "socialpulse_worker_consumer_lag",
+    "Records behind the end of each assigned partition",
+    ["topic", "partition"],
+)
+STATE_ACCOUNTS = Gauge("socialpulse_worker_state_accounts", "Accounts held in this worker's state")
+SINK_WAITING = Gauge(
+    "socialpulse_worker_sink_waiting", "1 while ClickHouse refuses inserts (consumption paused)"
 )
 
 STATE_TABLE = "account-state"
@@ -111,7 +122,12 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
                     for e in events
                 ]
                 result = process_batch(
-                    messages, topics.profile_snapshots, state.get, state.__setitem__, lateness_ms
+                    messages,
+                    topics.profile_snapshots,
+                    state.get,
+                    state.__setitem__,
+                    lateness_ms,
+                    now_ms=int(time.time() * 1000),
                 )
                 try:
                     await sink.write(result)
@@ -126,12 +142,22 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
                     os._exit(70)
             _observe(events, result)
 
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def export_gauges() -> None:
+        STATE_ACCOUNTS.set(len(state))
+        SINK_WAITING.set(1 if sink.waiting else 0)
+        for tp in app.consumer.assignment():
+            if tp.topic not in (topics.profile_snapshots, topics.post_snapshots):
+                continue
+            highwater = app.consumer.highwater(tp)
+            position = await app.consumer.position(tp)
+            if highwater is not None and position is not None:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+
     return app
 
 
 def _observe(events: list[Any], result: BatchResult) -> None:
-    import time
-
     now = time.time()
     for e in events[:: max(1, len(events) // 50)]:  # a sample is enough for a histogram
         LATENESS.observe(max(0.0, now - e.message.timestamp))

@@ -66,7 +66,9 @@ def process_batch(
     get: StateGet,
     put: StateSet,
     lateness_ms: int,
+    now_ms: int = 0,
 ) -> BatchResult:
+    """``now_ms`` (the wall clock) only seeds the revisions of accounts seen first."""
     result = BatchResult()
     states: dict[bytes, AccountState] = {}
     for message in messages:
@@ -82,7 +84,7 @@ def process_batch(
         key = record.key.encode()
         state = states.get(key)
         if state is None:
-            state = states[key] = AccountState.from_state(get(key))
+            state = states[key] = AccountState.from_state(get(key), now_ms=now_ms)
         if isinstance(record, ProfileSnapshot):
             result.snapshots.append(record)  # stored raw even when too late to apply
             effects = state.apply_profile(record, lateness_ms)

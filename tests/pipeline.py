@@ -6,13 +6,12 @@ import asyncio
 import json
 from collections import defaultdict
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 
 from socialpulse.contract import ProfileSnapshot, to_ms
-from socialpulse.kafka import make_producer
+from socialpulse.kafka import group_lag, make_producer
 from socialpulse.settings import CommonSettings
 from tests.reference import Change, Snap, expected_changes
 
@@ -35,32 +34,10 @@ def produce_snapshots(settings: CommonSettings, topic: str, snaps: list[ProfileS
     asyncio.run(produce_raw(settings, topic, [(s.key.encode(), s.to_json_bytes()) for s in snaps]))
 
 
-async def _lag(bootstrap: str, group: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        described = await admin.describe_topics([topic])
-        partitions = [p["partition"] for d in described for p in d.get("partitions", [])]
-        if not partitions:
-            raise KafkaError(f"no metadata for {topic} yet")
-        tps = [TopicPartition(topic, p) for p in partitions]
-        ends = await consumer.end_offsets(tps)
-        committed = await admin.list_consumer_group_offsets(group)
-        return sum(
-            end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-            for tp, end in ends.items()
-        )
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
 def consumer_lag(bootstrap: str, group: str, topic: str) -> int | None:
     """Records of ``topic`` not yet committed by ``group``; None while Kafka cannot tell."""
     try:
-        return asyncio.run(_lag(bootstrap, group, topic))
+        return asyncio.run(group_lag(bootstrap, group, [topic]))
     except KafkaError:  # e.g. the group coordinator is still being elected
         return None
 
