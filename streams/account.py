@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from socialpulse.contract import PostSnapshot, ProfileSnapshot, to_ms
 from streams.alerts import Alert, ChangeStats, milestones_crossed
 from streams.follower_changes import DAY_MS, AccountHistory, ChangeRow, Outcome
 from streams.kpis import GROWTH_PERIODS, Growth, growth, projected_followers_30d
 from streams.posts import AccountPosts, Post
+from streams.records import PostRecord, ProfileRecord
 from streams.windows import SIZES, WindowRow, windows_around
 
 
@@ -69,9 +69,9 @@ class AccountState:
     dirty_posts: set[str] = field(default_factory=set)
     settled: list[WindowRow] = field(default_factory=list)
 
-    def apply_profile(self, snap: ProfileSnapshot, lateness_ms: int) -> Effects:
+    def apply_profile(self, snap: ProfileRecord, lateness_ms: int) -> Effects:
         h = self.history
-        x = to_ms(snap.observed_at)
+        x = snap.observed_ms
         if h.newest_ms is None or x > h.newest_ms:
             self._settle_windows_before(x - lateness_ms)
         latest_before = h.followers[-1] if h.followers else None
@@ -97,17 +97,17 @@ class AccountState:
             effects.alerts += milestones_crossed(key, latest_before, h.followers[-1], h.ts[-1])
         return effects
 
-    def apply_post(self, snap: PostSnapshot, lateness_ms: int) -> Effects:
+    def apply_post(self, snap: PostRecord, lateness_ms: int) -> Effects:
         # Lateness of posts is measured against the newest *post* observation:
         # the two raw topics are consumed independently, so mixing them would
         # make "too late" depend on which topic the worker happened to read first.
         h, posts = self.history, self.posts
-        x = to_ms(snap.observed_at)
+        x = snap.observed_ms
         if posts.newest_ms is not None and x < posts.newest_ms - lateness_ms:
             return Effects(Outcome.TOO_LATE)
         posts.newest_ms = x if posts.newest_ms is None else max(posts.newest_ms, x)
         post = Post(
-            None if snap.published_at is None else to_ms(snap.published_at), x,
+            snap.published_ms, x,
             snap.snapshot_id, snap.likes, snap.comments, snap.shares, snap.saves, snap.views,
             snap.url, snap.media_type,
         )  # fmt: skip

@@ -7,16 +7,10 @@ Timestamps go in as epoch milliseconds: clickhouse-connect writes ints into
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 
-from socialpulse.contract import to_ms
 from streams.processor import BatchResult
 
 Table = tuple[str, list[str], list[list[object]]]
-
-
-def _ms(value: datetime | None) -> int | None:
-    return None if value is None else to_ms(value)
 
 
 def for_batch(batch: BatchResult) -> Iterator[Table]:
@@ -35,7 +29,7 @@ def _profiles(batch: BatchResult) -> Table:
         "followers", "following", "posts_count", "source", "sync_run_id", "schema_version",
     ]  # fmt: skip
     data: list[list[object]] = [
-        [x.platform.value for x in s], [x.account_id for x in s], [to_ms(x.observed_at) for x in s],
+        [x.platform for x in s], [x.account_id for x in s], [x.observed_ms for x in s],
         [x.snapshot_id for x in s], [x.handle for x in s], [x.display_name for x in s],
         [x.followers for x in s], [x.following for x in s], [x.posts_count for x in s],
         [x.source for x in s], [x.sync_run_id for x in s], [x.schema_version for x in s],
@@ -51,9 +45,9 @@ def _posts(batch: BatchResult) -> Table:
         "schema_version",
     ]  # fmt: skip
     data: list[list[object]] = [
-        [x.platform.value for x in s], [x.account_id for x in s], [x.post_id for x in s],
-        [to_ms(x.observed_at) for x in s], [x.snapshot_id for x in s],
-        [_ms(x.published_at) for x in s],
+        [x.platform for x in s], [x.account_id for x in s], [x.post_id for x in s],
+        [x.observed_ms for x in s], [x.snapshot_id for x in s],
+        [x.published_ms for x in s],
         [x.url for x in s], [x.media_type for x in s], [x.likes for x in s],
         [x.comments for x in s], [x.shares for x in s], [x.saves for x in s],
         [x.views for x in s], [x.source for x in s], [x.sync_run_id for x in s],

@@ -18,7 +18,7 @@ from socialpulse.contract import PostSnapshot, ProfileSnapshot
 from streams.account import AccountState, Effects, Kpis, PostRow
 from streams.alerts import Alert
 from streams.follower_changes import ChangeRow
-from streams.records import DeadLetter, RawMessage, parse
+from streams.records import DeadLetter, PostRecord, ProfileRecord, RawMessage, parse
 from streams.windows import WindowRow
 
 StateGet = Callable[[bytes], dict[str, Any] | None]
@@ -35,8 +35,8 @@ class AccountChange:
 
 @dataclass(slots=True)
 class BatchResult:
-    snapshots: list[ProfileSnapshot] = field(default_factory=list)
-    post_snapshots: list[PostSnapshot] = field(default_factory=list)
+    snapshots: list[ProfileRecord] = field(default_factory=list)
+    post_snapshots: list[PostRecord] = field(default_factory=list)
     change_rows: dict[tuple[Account, int], ChangeRow] = field(default_factory=dict)
     window_rows: dict[tuple[Account, str, int], WindowRow] = field(default_factory=dict)
     post_rows: dict[tuple[Account, str], PostRow] = field(default_factory=dict)
@@ -72,7 +72,7 @@ def process_batch(
     result = BatchResult()
     states: dict[bytes, AccountState] = {}
     for message in messages:
-        record: ProfileSnapshot | PostSnapshot | DeadLetter = (
+        record: ProfileRecord | PostRecord | DeadLetter = (
             parse(message, ProfileSnapshot)
             if message.topic == profile_topic
             else parse(message, PostSnapshot)
@@ -85,14 +85,14 @@ def process_batch(
         state = states.get(key)
         if state is None:
             state = states[key] = AccountState.from_state(get(key), now_ms=now_ms)
-        if isinstance(record, ProfileSnapshot):
+        if isinstance(record, ProfileRecord):
             result.snapshots.append(record)  # stored raw even when too late to apply
             effects = state.apply_profile(record, lateness_ms)
         else:
             result.post_snapshots.append(record)
             effects = state.apply_post(record, lateness_ms)
         result.outcomes[effects.outcome.value] += 1
-        result.collect((record.platform.value, record.account_id), effects)
+        result.collect((record.platform, record.account_id), effects)
     for key, state in states.items():
         platform, _, account_id = key.decode().partition(":")
         result.collect((platform, account_id), state.flush())

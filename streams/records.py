@@ -6,14 +6,87 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
 
-from socialpulse.contract import SCHEMA_VERSION, Platform, PostSnapshot, ProfileSnapshot, format_ts
+from socialpulse.contract import (
+    SCHEMA_VERSION,
+    Platform,
+    PostSnapshot,
+    ProfileSnapshot,
+    format_ts,
+    to_ms,
+)
 
-Record = TypeVar("Record", ProfileSnapshot, PostSnapshot)
+Model = TypeVar("Model", ProfileSnapshot, PostSnapshot)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    """A validated profile snapshot in the worker's terms: plain strs and epoch ms."""
+
+    snapshot_id: str
+    platform: str
+    account_id: str
+    handle: str
+    display_name: str | None
+    observed_ms: int
+    followers: int | None
+    following: int | None
+    posts_count: int | None
+    source: str
+    sync_run_id: str | None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.account_id}"
+
+    @classmethod
+    def of(cls, m: ProfileSnapshot) -> ProfileRecord:
+        return cls(
+            m.snapshot_id, m.platform.value, m.account_id, m.handle, m.display_name,
+            to_ms(m.observed_at), m.followers, m.following, m.posts_count, m.source,
+            m.sync_run_id, m.schema_version,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    snapshot_id: str
+    platform: str
+    account_id: str
+    post_id: str
+    published_ms: int | None
+    observed_ms: int
+    url: str | None
+    media_type: str | None
+    likes: int | None
+    comments: int | None
+    shares: int | None
+    saves: int | None
+    views: int | None
+    source: str
+    sync_run_id: str | None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.account_id}"
+
+    @classmethod
+    def of(cls, m: PostSnapshot) -> PostRecord:
+        published = None if m.published_at is None else to_ms(m.published_at)
+        return cls(
+            m.snapshot_id, m.platform.value, m.account_id, m.post_id, published,
+            to_ms(m.observed_at), m.url, m.media_type, m.likes, m.comments, m.shares, m.saves,
+            m.views, m.source, m.sync_run_id, m.schema_version,
+        )  # fmt: skip
+
+
+Record = ProfileRecord | PostRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,65 +124,94 @@ class DeadLetter:
         ).encode()
 
 
-_PLATFORMS = {p.value: p for p in Platform}
+_PLATFORMS = {p.value for p in Platform}
+_PROFILE_STR = ("snapshot_id", "account_id", "handle", "source")
+_POST_STR = ("snapshot_id", "account_id", "post_id", "source")
+_NONEMPTY = ("snapshot_id", "account_id")
 _PROFILE_COUNTS = ("followers", "following", "posts_count")
 _POST_COUNTS = ("likes", "comments", "shares", "saves", "views")
 _OPTIONAL_STR = ("display_name", "sync_run_id", "url", "media_type")
 
 
-def _timestamp(value: object) -> datetime | None:
+def _ms(value: object) -> int | None:
     if type(value) is not str:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return None if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return None if parsed.tzinfo is None else to_ms(parsed)
 
 
-def _fast(model: type[Record], value: bytes) -> Record | None:
+def _str_fields_ok(
+    obj: dict[str, Any], required: tuple[str, ...], nonempty: tuple[str, ...]
+) -> bool:
+    for name in required:
+        if type(obj.get(name)) is not str or (name in nonempty and not obj[name]):
+            return False
+    return all(obj.get(n) is None or type(obj[n]) is str for n in _OPTIONAL_STR)
+
+
+def _counts_ok(obj: dict[str, Any], names: tuple[str, ...]) -> bool:
+    for name in names:
+        v = obj.get(name)
+        if v is not None and (type(v) is not int or v < 0):
+            return False
+    return True
+
+
+def _fast_profile(obj: dict[str, Any]) -> ProfileRecord | None:
+    observed = _ms(obj.get("observed_at"))
+    if observed is None or not _str_fields_ok(obj, _PROFILE_STR, _NONEMPTY):
+        return None
+    if not _counts_ok(obj, _PROFILE_COUNTS):
+        return None
+    g = obj.get
+    return ProfileRecord(
+        obj["snapshot_id"], obj["platform"], obj["account_id"], obj["handle"], g("display_name"),
+        observed, g("followers"), g("following"), g("posts_count"), obj["source"],
+        g("sync_run_id"),
+    )  # fmt: skip
+
+
+def _fast_post(obj: dict[str, Any]) -> PostRecord | None:
+    observed = _ms(obj.get("observed_at"))
+    published = obj.get("published_at")
+    published_ms = None if published is None else _ms(published)
+    if observed is None or (published is not None and published_ms is None):
+        return None
+    if not _str_fields_ok(obj, _POST_STR, (*_NONEMPTY, "post_id")) or not _counts_ok(
+        obj, _POST_COUNTS
+    ):
+        return None
+    g = obj.get
+    return PostRecord(
+        obj["snapshot_id"], obj["platform"], obj["account_id"], obj["post_id"], published_ms,
+        observed, g("url"), g("media_type"), g("likes"), g("comments"), g("shares"), g("saves"),
+        g("views"), obj["source"], g("sync_run_id"),
+    )  # fmt: skip
+
+
+def _fast(model: type[Model], value: bytes) -> Record | None:
     """The common, well-formed record without pydantic's per-field machinery.
 
     Accepts a strict subset of what the model accepts (exact JSON types, no
-    coercion) and builds the same object; anything else returns None and
+    coercion) and builds the same record; anything else returns None and
     goes through full validation, which also explains what is wrong.
     """
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError:
         return None
-    if type(obj) is not dict:
+    if type(obj) is not dict or obj.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         return None
-    raw_platform = obj.get("platform")
-    platform = _PLATFORMS.get(raw_platform) if type(raw_platform) is str else None
-    observed = _timestamp(obj.get("observed_at"))
-    if platform is None or observed is None or obj.get("schema_version", 1) != SCHEMA_VERSION:
+    platform = obj.get("platform")
+    if type(platform) is not str or platform not in _PLATFORMS:
         return None
-    for name in ("snapshot_id", "account_id"):
-        if type(obj.get(name)) is not str or not obj[name]:
-            return None
-    is_profile = model is ProfileSnapshot
-    for name in ("handle", "source") if is_profile else ("post_id", "source"):
-        if type(obj.get(name)) is not str or (name == "post_id" and not obj[name]):
-            return None
-    for name in _PROFILE_COUNTS if is_profile else _POST_COUNTS:
-        v = obj.get(name)
-        if v is not None and (type(v) is not int or v < 0):
-            return None
-    for name in _OPTIONAL_STR:
-        if obj.get(name) is not None and type(obj[name]) is not str:
-            return None
-    fields = {k: obj[k] for k in model.model_fields.keys() & obj.keys()}
-    fields.update(platform=platform, observed_at=observed, schema_version=SCHEMA_VERSION)
-    if not is_profile and obj.get("published_at") is not None:
-        published = _timestamp(obj["published_at"])
-        if published is None:
-            return None
-        fields["published_at"] = published
-    return model.model_construct(**fields)
+    return _fast_profile(obj) if model is ProfileSnapshot else _fast_post(obj)
 
 
-def parse(message: RawMessage, model: type[Record]) -> Record | DeadLetter:
+def parse(message: RawMessage, model: type[Model]) -> Record | DeadLetter:
     kind = "profile" if model is ProfileSnapshot else "post"
     if not message.value:
         return DeadLetter(message, "empty value")
@@ -117,12 +219,17 @@ def parse(message: RawMessage, model: type[Record]) -> Record | DeadLetter:
     if fast is not None:
         return _check_key(message, fast)
     try:
-        record = model.model_validate_json(message.value)
+        validated = model.model_validate_json(message.value)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
         )
         return DeadLetter(message, f"invalid {kind} snapshot: {problems}")
+    record: Record = (
+        ProfileRecord.of(validated)
+        if isinstance(validated, ProfileSnapshot)
+        else PostRecord.of(validated)
+    )
     return _check_key(message, record)
 
 
@@ -132,7 +239,3 @@ def _check_key(message: RawMessage, record: Record) -> Record | DeadLetter:
             message, f"message key {message.key!r} does not match the record's {record.key!r}"
         )
     return record
-
-
-def parse_profile(message: RawMessage) -> ProfileSnapshot | DeadLetter:
-    return parse(message, ProfileSnapshot)

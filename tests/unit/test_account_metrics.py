@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from socialpulse.contract import Platform, PostSnapshot, ProfileSnapshot, from_ms
 from streams.account import AccountState, Effects
 from streams.follower_changes import Outcome
+from streams.records import PostRecord, ProfileRecord
 from streams.windows import WindowRow
 from tests.reference import (
     DAY,
@@ -27,19 +28,19 @@ LATENESS = 7 * DAY
 BASE = 1_790_000_000_000 // DAY * DAY  # a UTC midnight in 2026
 
 
-def profile(ts: int, sid: str, followers: int | None) -> ProfileSnapshot:
-    return ProfileSnapshot(
+def profile(ts: int, sid: str, followers: int | None) -> ProfileRecord:
+    return ProfileRecord.of(ProfileSnapshot(
         snapshot_id=sid, platform=Platform.SIMULATED, account_id="a", handle="a",
         observed_at=from_ms(ts), followers=followers, source="test",
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
-def post(ts: int, sid: str, post_id: str, published: int, likes: int | None) -> PostSnapshot:
-    return PostSnapshot(
+def post(ts: int, sid: str, post_id: str, published: int, likes: int | None) -> PostRecord:
+    return PostRecord.of(PostSnapshot(
         snapshot_id=sid, platform=Platform.SIMULATED, account_id="a", post_id=post_id,
         published_at=from_ms(published), observed_at=from_ms(ts), likes=likes, comments=2,
         source="test",
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def final_windows(effects: list[Effects], interval: str) -> dict[int, tuple[int, ...]]:
@@ -192,7 +193,7 @@ def test_interactions_are_null_only_when_all_four_are_null() -> None:
         snapshot_id="s", platform=Platform.SIMULATED, account_id="a", post_id="p",
         observed_at=datetime(2026, 1, 1, tzinfo=UTC), views=1000, source="t",
     )  # fmt: skip
-    state.apply_post(snap, LATENESS)
+    state.apply_post(PostRecord.of(snap), LATENESS)
     assert state.flush().posts[0].interactions is None
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialpulse.contract import PostSnapshot, ProfileSnapshot
-from streams.records import DeadLetter, RawMessage, _fast, parse
+from streams.records import DeadLetter, PostRecord, ProfileRecord, RawMessage, _fast, parse
 
 GOOD: dict[str, Any] = {
     "schema_version": 1, "snapshot_id": "s1", "platform": "instagram", "account_id": "42",
@@ -27,7 +27,7 @@ def message(obj: object, key: bytes | None = b"instagram:42") -> RawMessage:
 def test_fast_path_equals_full_validation() -> None:
     fast = _fast(ProfileSnapshot, json.dumps(GOOD).encode())
     assert fast is not None
-    assert fast == ProfileSnapshot.model_validate(GOOD)
+    assert fast == ProfileRecord.of(ProfileSnapshot.model_validate(GOOD))
 
 
 @pytest.mark.parametrize(
@@ -53,8 +53,9 @@ def test_coercible_values_take_the_slow_path_and_keep_pydantics_meaning() -> Non
     odd = {**GOOD, "followers": "12", "observed_at": "2026-11-21T11:15:00.123+01:00"}
     assert _fast(ProfileSnapshot, json.dumps(odd).encode()) is None
     parsed = parse(message(odd), ProfileSnapshot)
-    assert isinstance(parsed, ProfileSnapshot)
-    assert parsed.followers == 12 and parsed.observed_at.hour == 10
+    assert isinstance(parsed, ProfileRecord)
+    assert parsed.followers == 12
+    assert parsed.observed_ms == ProfileRecord.of(ProfileSnapshot.model_validate(GOOD)).observed_ms
 
 
 def test_key_must_match_the_record() -> None:
@@ -68,7 +69,7 @@ def test_post_fast_path() -> None:
         "likes": 5, "comments": None, "source": "x",
     }  # fmt: skip
     fast = _fast(PostSnapshot, json.dumps(post).encode())
-    assert fast == PostSnapshot.model_validate(post)
+    assert fast == PostRecord.of(PostSnapshot.model_validate(post))
 
 
 json_values = st.recursive(
@@ -89,4 +90,4 @@ def test_fast_path_never_accepts_what_validation_rejects(changes: dict[str, Any]
     fast = _fast(ProfileSnapshot, raw)
     if fast is None:
         return
-    assert fast == ProfileSnapshot.model_validate_json(raw)
+    assert fast == ProfileRecord.of(ProfileSnapshot.model_validate_json(raw))
