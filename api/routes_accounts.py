@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from api.auth import CurrentPrincipal, Principal
 from api.errors import InvalidInput, NotFound
 from api.resources import Deps
-from api.schemas import FollowerChangeItem, FollowerChangePage, Overview
+from api.schemas import FollowerChangeItem, FollowerChangePage, GrowthItem, Overview, SyncBlock
 from clickhouse import queries
 from socialpulse.contract import Platform, from_ms, to_ms
 
@@ -23,10 +23,25 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 def account_overview(
     platform: Platform, account_id: str, principal: CurrentPrincipal, deps: Deps
 ) -> Overview:
-    latest = queries.latest_profile(deps.clickhouse, principal.scope, platform.value, account_id)
-    if latest is None:
+    o = queries.overview(deps.clickhouse, principal.scope, platform.value, account_id)
+    if o is None:
         raise _not_found(principal, platform, account_id)
-    return Overview(platform=platform.value, account_id=account_id, **vars(latest))
+    return Overview(
+        platform=platform.value,
+        account_id=account_id,
+        handle=o.handle,
+        followers=o.followers,
+        following=o.following,
+        posts_count=o.posts_count,
+        observed_at=o.observed_at,
+        growth={p: GrowthItem(change=c, rate=r) for p, (c, r) in o.growth.items()},
+        engagement_rate_30d=o.engagement_rate_30d,
+        posts_30d=o.posts_30d,
+        projected_followers_30d=o.projected_followers_30d,
+        score=o.score,
+        # Sync runs arrive with the collectors' sync-run records (issue 3).
+        sync=SyncBlock(state=None),
+    )
 
 
 @router.get("/{platform}/{account_id}/follower-changes", response_model=FollowerChangePage)

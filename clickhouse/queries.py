@@ -37,12 +37,17 @@ class Scope:
 
 
 @dataclass(frozen=True)
-class Latest:
+class Overview:
     handle: str
     followers: int
     following: int | None
     posts_count: int | None
     observed_at: datetime
+    growth: dict[str, tuple[int | None, float | None]]
+    engagement_rate_30d: float | None
+    posts_30d: int
+    projected_followers_30d: float | None
+    score: float | None
 
 
 @dataclass(frozen=True)
@@ -54,21 +59,26 @@ class FollowerChange:
     delta: int
 
 
-def latest_profile(client: Client, scope: Scope, platform: str, account_id: str) -> Latest | None:
-    """The latest applied snapshot: non-null followers, greatest (observed_at, snapshot_id)."""
+def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Overview | None:
+    """The account's current KPIs (``account_latest``) and its score within the platform."""
     params: dict[str, Any] = {"platform": platform, "account_id": account_id}
     sql = (
-        "SELECT handle, followers, following, posts_count, toUnixTimestamp64Milli(observed_at)"
-        " FROM profile_snapshots"
+        "SELECT handle, followers, following, posts_count, toUnixTimestamp64Milli(observed_at),"
+        " growth_1d_change, growth_1d_rate, growth_7d_change, growth_7d_rate,"
+        " growth_30d_change, growth_30d_rate, engagement_rate_30d, posts_30d,"
+        " projected_followers_30d,"
+        " (SELECT any(score) FROM account_scores WHERE platform = {platform:String}"
+        "  AND account_id = {account_id:String}) AS score"
+        " FROM account_latest FINAL"
         " WHERE platform = {platform:String} AND account_id = {account_id:String}"
-        " AND followers IS NOT NULL" + scope.clause(params) + " ORDER BY observed_at DESC,"
-        " snapshot_id DESC LIMIT 1"
+        + scope.clause(params)
     )
     rows = client.query(sql, parameters=params).result_rows
     if not rows:
         return None
-    handle, followers, following, posts_count, observed_ms = rows[0]
-    return Latest(handle, followers, following, posts_count, from_ms(observed_ms))
+    r = rows[0]
+    growth = {"1d": (r[5], r[6]), "7d": (r[7], r[8]), "30d": (r[9], r[10])}
+    return Overview(r[0], r[1], r[2], r[3], from_ms(r[4]), growth, r[11], r[12], r[13], r[14])
 
 
 def is_visible(client: Client, scope: Scope, platform: str, account_id: str) -> bool:

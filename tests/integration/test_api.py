@@ -53,6 +53,11 @@ def test_overview_shows_the_latest_applied_snapshot(api: tuple[HttpClient, ApiSe
     assert body["followers"] == last.followers
     assert body["observed_at"] == format_ts(last.observed_at)
     assert body["handle"] == "acme" and body["platform"] == "simulated"
+    assert set(body["growth"]) == {"1d", "7d", "30d"}
+    assert body["growth"]["1d"]["change"] is None  # one day of history: F(t - 1d) undefined
+    assert body["posts_30d"] == 0 and body["engagement_rate_30d"] is None
+    assert body["score"] is not None and 0 <= body["score"] <= 100
+    assert body["sync"] == {"state": None, "last_success_at": None, "last_error": None}
 
 
 def test_follower_changes_page_through_every_row_newest_first(
