@@ -72,6 +72,13 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
         # A killed worker's partitions move to the others after 10 s, not 60.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        # State changelog records are whole account states (kilobytes); with
+        # aiokafka's 16 KiB default every one became its own produce request.
+        producer_max_batch_size=1 << 20,
+        producer_linger=0.005,
+        producer_compression_type="lz4",
+        consumer_max_fetch_size=8 << 20,
+        broker_max_poll_records=max(2000, settings.sink_batch_size),
     )
     # Profile and post snapshots share keys and partition counts, so one
     # agent sees both for an account, in one state.
@@ -141,6 +148,12 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
                     )
                     os._exit(70)
             _observe(events, result)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def widen_producer_buffer() -> None:
+        # faust drains table writes 100 at a time (ProducerBuffer.max_messages)
+        # before letting the stream go on; a batch writes one state per account.
+        app.producer.buffer.max_messages = max(1000, settings.sink_batch_size)
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def export_gauges() -> None:

@@ -34,9 +34,12 @@ class ServiceUrls:
     kafka_bootstrap: str
     clickhouse_url: str
     redis_url: str
+    # The URL settings whose service this session runs as a local process
+    # (so a test may stop and restart it); the others are external.
+    local: frozenset[str] = frozenset()
 
     def env(self) -> dict[str, str]:
-        return {ENV_NAMES[k]: v for k, v in vars(self).items()}
+        return {ENV_NAMES[k]: getattr(self, k) for k in ENV_NAMES}
 
 
 def _docker_answers() -> bool:
@@ -93,7 +96,7 @@ def provide_services() -> Iterator[ServiceUrls]:
     names = [service.name for service in manager.SERVICES if service.setting in missing]
     manager.up(local, names)
     try:
-        yield ServiceUrls(**{**LOCAL_TEST_URLS, **explicit})
+        yield ServiceUrls(**{**LOCAL_TEST_URLS, **explicit}, local=frozenset(missing))
     finally:
         if os.environ.get("SOCIALPULSE_TEST_KEEP_SERVICES") != "1":
             manager.down(local, names)
