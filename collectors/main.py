@@ -1,7 +1,9 @@
-"""The collector process: the simulator source on a fixed grid, emitted to Kafka.
+"""The simulator replayed on a fixed grid, straight to Kafka: a deterministic feed.
 
-Real upstream sources (Apify, platform APIs) plug in here in the collectors
-issue; the simulator is the default when no upstream token is configured.
+Not the collector process: ``socialpulse collect`` runs the scheduler
+(``collectors.service``), where the simulator is one source among others. This
+grid replay stays for tests and benchmarks of the stream worker, which need the
+exact same snapshots (same instants, same ids) on every run, with no Redis.
 """
 
 from __future__ import annotations

@@ -7,11 +7,13 @@ URL means "use that external service", so ``services up`` leaves it alone.
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,13 +52,78 @@ class ServicesSettings(CommonSettings):
 
 
 class CollectorSettings(CommonSettings):
-    simulator_accounts: int = Field(default=20, ge=1)
+    simulator_accounts: int = Field(default=20, ge=0)
     simulator_seed: int = 42
-    # Simulated observation interval; the real profile default is 15 minutes.
+    # Simulated accounts join the registry when no upstream token is set; force with true/false.
+    simulator: bool | None = None
+    # The profile cadence (15 minutes); the simulator's history grid uses it too.
     profile_interval_s: float = Field(default=900.0, gt=0)
+    posts_interval_s: float = Field(default=1800.0, gt=0)
+    top_content_interval_s: float = Field(default=86_400.0, gt=0)
     # Simulated history emitted at start-up, so a fresh run has something to show.
     simulator_backfill_hours: float = Field(default=48.0, ge=0)
     metrics_port: int = 9102  # Prometheus exporter; 0 disables it
+
+    # Upstream credentials (never logged). No token at all means simulator mode.
+    apify_token: SecretStr | None = None
+    youtube_api_key: SecretStr | None = None
+    x_bearer_token: SecretStr | None = None
+    reddit_token: SecretStr | None = None
+    apify_batch_size: int = Field(default=50, ge=1)
+    # Per-source base URL overrides, e.g. {"apify": "http://127.0.0.1:8080"} (tests, proxies).
+    upstream_base_urls: dict[str, str] = Field(default_factory=dict)
+    # Per-upstream requests/second overrides of collectors.ratelimit.DEFAULT_RATES.
+    rate_limits: dict[str, float] = Field(default_factory=dict)
+
+    # Registry: the ClickHouse accounts table (read-only) plus an optional TOML file.
+    accounts_file: Path | None = None
+    registry_from_clickhouse: bool = True
+    registry_refresh_s: float = Field(default=60.0, gt=0)
+
+    # Scheduler and replicas.
+    replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    cycle_s: float = Field(default=2.0, gt=0)
+    max_in_flight: int = Field(default=5000, ge=1)
+    max_batches: int = Field(default=8, ge=1)
+    batch_linger_s: float = Field(default=30.0, ge=0)
+    shards: int = Field(default=64, ge=1)
+    lease_ttl_s: float = Field(default=30.0, gt=0)
+
+    # Upstream HTTP: retries, circuit breaker, cache.
+    http_timeout_s: float = Field(default=30.0, gt=0)
+    http_max_retries: int = Field(default=3, ge=0)
+    http_backoff_base_s: float = Field(default=1.0, ge=0)
+    http_max_retry_after_s: float = Field(default=60.0, ge=0)
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_open_s: float = Field(default=60.0, gt=0)
+    cache_ttl_s: float = Field(default=600.0, ge=0)
+
+    # Sync runs, webhook, emitter, secrets.
+    sync_run_ttl_s: float = Field(default=3600.0, gt=0)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_scope: Literal["requested", "all"] = "requested"
+    webhook_max_attempts: int = Field(default=4, ge=1)
+    emit_max_buffered: int = Field(default=20_000, ge=1)
+    # Fernet key(s) for per-account OAuth tokens, comma-separated, newest first.
+    secrets_key: SecretStr | None = None
+
+    def upstream_tokens(self) -> list[str]:
+        """Names of the upstream credentials that are set."""
+        names = ("apify_token", "youtube_api_key", "x_bearer_token", "reddit_token")
+        return [n for n in names if getattr(self, n) is not None]
+
+    @property
+    def simulator_mode(self) -> bool:
+        return self.simulator if self.simulator is not None else not self.upstream_tokens()
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> CollectorSettings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                "SOCIALPULSE_WEBHOOK_URL needs SOCIALPULSE_WEBHOOK_SECRET to sign with"
+            )
+        return self
 
 
 class WorkerSettings(CommonSettings):
