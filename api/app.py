@@ -11,7 +11,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from api import routes_accounts
+from api import (
+    routes_account_list,
+    routes_accounts,
+    routes_leaderboard,
+    routes_posts,
+    routes_timeseries,
+    routes_tracking,
+)
 from api.errors import install_error_handlers
 from api.resources import Resources
 from api.schemas import Health, Readiness
@@ -43,7 +50,15 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(routes_accounts.router)
+    for module in (
+        routes_account_list,
+        routes_tracking,
+        routes_accounts,
+        routes_timeseries,
+        routes_posts,
+        routes_leaderboard,
+    ):
+        app.include_router(module.router)
     _add_operational_routes(app, settings)
     _add_request_metrics(app)
     return app

@@ -48,11 +48,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p not in ('query', 'path', 'body'))}: "
-            f"{e['msg']}"
-            for e in exc.errors()[:5]
-        )
+        def where(loc: tuple[object, ...]) -> str:
+            # "limit: ..." reads better than "query.limit: ..."; a missing body
+            # has no field name left, so name the body itself.
+            named = ".".join(str(p) for p in loc if p not in ("query", "path", "body"))
+            return named or ".".join(str(p) for p in loc) or "request"
+
+        problems = "; ".join(f"{where(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         return JSONResponse(error_body("invalid_input", problems), 422)
 
     @app.exception_handler(StarletteHTTPException)

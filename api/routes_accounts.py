@@ -1,17 +1,26 @@
-"""Account reads: overview and follower changes."""
+"""Account reads: overview and follower changes (JSON or CSV)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
-from api.auth import CurrentPrincipal, Principal
-from api.errors import InvalidInput, NotFound
+from api.auth import CurrentPrincipal
+from api.errors import InvalidInput
 from api.resources import Deps
+from api.routes_common import (
+    CSV_RESPONSES,
+    FormatQuery,
+    csv_response,
+    not_found,
+    require_visible,
+    utc,
+    wants_csv,
+)
 from api.schemas import FollowerChangeItem, FollowerChangePage, GrowthItem, Overview, SyncBlock
 from clickhouse import queries
 from socialpulse.contract import Platform, from_ms, to_ms
@@ -25,7 +34,7 @@ def account_overview(
 ) -> Overview:
     o = queries.overview(deps.clickhouse, principal.scope, platform.value, account_id)
     if o is None:
-        raise _not_found(principal, platform, account_id)
+        raise not_found(principal, platform, account_id)
     return Overview(
         platform=platform.value,
         account_id=account_id,
@@ -44,8 +53,13 @@ def account_overview(
     )
 
 
-@router.get("/{platform}/{account_id}/follower-changes", response_model=FollowerChangePage)
+@router.get(
+    "/{platform}/{account_id}/follower-changes",
+    response_model=FollowerChangePage,
+    responses=CSV_RESPONSES,
+)
 def follower_changes(
+    request: Request,
     platform: Platform,
     account_id: str,
     principal: CurrentPrincipal,
@@ -54,12 +68,13 @@ def follower_changes(
     to: Annotated[datetime | None, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> FollowerChangePage:
-    start, end = _utc(from_), _utc(to)
+    fmt: FormatQuery = None,
+) -> FollowerChangePage | Response:
+    """Newest first. As CSV the page's rows come as the body and the cursor in `X-Next-Cursor`."""
+    start, end = utc(from_, "from"), utc(to, "to")
     if start and end and start >= end:
         raise InvalidInput("'from' must be earlier than 'to'")
-    if not queries.is_visible(deps.clickhouse, principal.scope, platform.value, account_id):
-        raise _not_found(principal, platform, account_id)
+    require_visible(deps, principal, platform, account_id)
     rows = queries.follower_changes(
         deps.clickhouse,
         principal.scope,
@@ -71,17 +86,17 @@ def follower_changes(
         limit=limit + 1,
     )
     page = rows[:limit]
-    more = len(rows) > limit
+    next_cursor = _encode_cursor(page[-1].observed_at) if len(rows) > limit else None
+    if wants_csv(request, fmt):
+        return csv_response(
+            f"follower-changes-{platform.value}-{account_id}.csv",
+            list(FollowerChangeItem.model_fields),
+            [list(vars(r).values()) for r in page],
+            {"X-Next-Cursor": next_cursor} if next_cursor else None,
+        )
     return FollowerChangePage(
-        items=[FollowerChangeItem(**vars(r)) for r in page],
-        next_cursor=_encode_cursor(page[-1].observed_at) if more else None,
+        items=[FollowerChangeItem(**vars(r)) for r in page], next_cursor=next_cursor
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _encode_cursor(observed_at: datetime) -> str:
@@ -99,10 +114,3 @@ def _decode_cursor(cursor: str | None) -> datetime | None:
         return from_ms(int(ms))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput("'cursor' is not a cursor this API returned; start without one") from exc
-
-
-def _not_found(principal: Principal, platform: Platform, account_id: str) -> NotFound:
-    return NotFound(
-        f"no data for {platform.value}:{account_id} in workspace '{principal.workspace}'"
-        " (not tracked there, or not observed yet)"
-    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
 
-from socialpulse.contract import UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from socialpulse.contract import Platform, UtcDatetime
 
 
 class GrowthItem(BaseModel):
@@ -56,3 +58,162 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+# --- accounts list, leaderboard, tracking ---------------------------------------------------
+
+Label = Literal["own", "competitor"]
+
+
+class AccountItem(BaseModel):
+    platform: str = Field(examples=["instagram"])
+    account_id: str = Field(examples=["1234"])
+    handle: str = Field(examples=["acme"])
+    label: Label | None = Field(
+        description="own or competitor in the token's workspace; null if not tracked there (admin)"
+    )
+    followers: int | None = Field(description="null until the account has been observed")
+    following: int | None
+    posts_count: int | None
+    observed_at: UtcDatetime | None = Field(description="when these values were seen (freshness)")
+    growth: dict[str, GrowthItem] = Field(description="over 1d, 7d and 30d, as of observed_at")
+    engagement_rate_30d: float | None
+    posts_30d: int | None
+    projected_followers_30d: float | None
+    score: float | None = Field(description="0-100 within the platform (docs/metrics.md)")
+
+
+class AccountPage(BaseModel):
+    items: list[AccountItem]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
+
+
+class LeaderboardItem(BaseModel):
+    rank: int | None = Field(description="1 = best; ties share a rank; null when value is null")
+    value: int | float | None = Field(
+        description="the ranked metric's value (growth_7d: the 7-day growth rate)"
+    )
+    platform: str
+    account_id: str
+    handle: str
+    label: Label | None
+    followers: int
+    growth_7d: GrowthItem
+    engagement_rate_30d: float | None
+    score: float | None
+    observed_at: UtcDatetime
+
+
+class Leaderboard(BaseModel):
+    metric: str = Field(examples=["growth_7d"])
+    platform: str | None = Field(description="the platform filter, null for every platform")
+    items: list[LeaderboardItem]
+
+
+class TrackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Platform = Field(examples=["instagram"])
+    account_id: str = Field(
+        min_length=1, max_length=256, description="the platform's stable id (not the handle)"
+    )
+    handle: str | None = Field(default=None, min_length=1, max_length=256)
+    label: Label = "own"
+
+    @field_validator("account_id", "handle")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value != value.strip() or "/" in value:
+            raise ValueError("must have no surrounding spaces and no '/'")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
+class TrackedAccount(BaseModel):
+    workspace: str
+    platform: str
+    account_id: str
+    handle: str
+    label: Label
+    added_by: str = Field(description="the token subject that made this change")
+    changed_at: UtcDatetime = Field(description="when this tracking state was written")
+
+
+# --- timeseries --------------------------------------------------------------------------
+
+
+class Point(BaseModel):
+    ts: UtcDatetime = Field(description="window start (UTC); the window is [ts, ts + interval)")
+    first: int
+    last: int
+    min: int
+    max: int
+    net_change: int = Field(description="last - F(ts - 1 ms), or last - first with no history")
+    samples: int
+
+
+class PeriodComparison(BaseModel):
+    net_change: int | None = Field(description="sum of the points' net_change; null if none")
+    previous_from: UtcDatetime
+    previous_to: UtcDatetime
+    previous_net_change: int | None = Field(description="the same, over the previous window")
+    change: int | None = Field(description="net_change - previous_net_change")
+    change_rate: float | None = Field(
+        description="change / |previous_net_change|; null when either is null or the base is 0"
+    )
+
+
+class Timeseries(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    metric: str = Field(examples=["followers"])
+    interval: str = Field(examples=["1d"])
+    points: list[Point]
+    from_: UtcDatetime = Field(
+        validation_alias="from", serialization_alias="from", description="inclusive bound on ts"
+    )
+    to: UtcDatetime = Field(description="exclusive bound on ts")
+    observed_at: UtcDatetime | None = Field(description="the newest observation in the points")
+    comparison: PeriodComparison
+
+
+# --- posts -------------------------------------------------------------------------------
+
+
+class PostItem(BaseModel):
+    post_id: str
+    published_at: UtcDatetime | None
+    url: str | None
+    media_type: str | None
+    likes: int | None
+    comments: int | None
+    shares: int | None
+    saves: int | None
+    views: int | None
+    interactions: int | None = Field(description="likes + comments + shares + saves (non-null)")
+    engagement_rate: float | None = Field(description="interactions / followers at observed_at")
+    observed_at: UtcDatetime = Field(description="when these counts were seen")
+
+
+class PostPage(BaseModel):
+    items: list[PostItem]
+
+
+class HourOfWeekItem(BaseModel):
+    weekday: int = Field(ge=1, le=7, description="ISO weekday, 1 = Monday, in UTC")
+    weekday_name: str = Field(examples=["Tuesday"])
+    hour: int = Field(ge=0, le=23, description="UTC hour of publication")
+    posts: int
+    mean_engagement_rate: float
+    mean_interactions: float
+
+
+class BestTimes(BaseModel):
+    timezone: str = "UTC"
+    posts_considered: int
+    items: list[HourOfWeekItem] = Field(description="best mean engagement rate first")

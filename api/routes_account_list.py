@@ -1,0 +1,69 @@
+"""``GET /v1/accounts``: the accounts a token may see, with current KPIs, in keyset pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.auth import CurrentPrincipal
+from api.resources import Deps
+from api.routes_common import as_label, decode_cursor, encode_cursor, growth_items
+from api.schemas import AccountItem, AccountPage, Label
+from clickhouse import queries_accounts
+from clickhouse.queries_accounts import AccountFilter, AccountRow
+from socialpulse.contract import Platform
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+
+@router.get("", response_model=AccountPage)
+def list_accounts(
+    principal: CurrentPrincipal,
+    deps: Deps,
+    platform: Platform | None = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="substring of handle or account_id"),
+    ] = None,
+    label: Annotated[Label | None, Query(description="own or competitor")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
+) -> AccountPage:
+    """Accounts tracked in the token's workspace (admin: every account tracked or observed),
+    ordered by (platform, account_id). A tracked account not observed yet has null KPIs."""
+    after = decode_cursor(cursor, 2)
+    rows = queries_accounts.list_accounts(
+        deps.clickhouse,
+        principal.scope,
+        principal.workspace,
+        AccountFilter(platform.value if platform else None, label, q),
+        after=(str(after[0]), str(after[1])) if after else None,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return AccountPage(
+        items=[account_item(r) for r in page],
+        next_cursor=encode_cursor(page[-1].platform, page[-1].account_id) if more else None,
+    )
+
+
+def account_item(r: AccountRow) -> AccountItem:
+    return AccountItem(
+        platform=r.platform,
+        account_id=r.account_id,
+        handle=r.handle,
+        label=as_label(r.label),
+        followers=r.followers,
+        following=r.following,
+        posts_count=r.posts_count,
+        observed_at=r.observed_at,
+        growth=growth_items(r.growth),
+        engagement_rate_30d=r.engagement_rate_30d,
+        posts_30d=r.posts_30d,
+        projected_followers_30d=r.projected_followers_30d,
+        score=r.score,
+    )

@@ -1,0 +1,144 @@
+"""``GET /v1/accounts/{platform}/{account_id}/timeseries``: hourly or daily follower windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.auth import CurrentPrincipal, Principal
+from api.errors import InvalidInput
+from api.resources import Deps
+from api.routes_common import (
+    CSV_RESPONSES,
+    FormatQuery,
+    csv_response,
+    require_visible,
+    utc,
+    wants_csv,
+)
+from api.schemas import PeriodComparison, Point, Timeseries
+from clickhouse import queries_timeseries
+from socialpulse.contract import EPOCH, Platform, format_ts
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+Interval = Literal["1h", "1d"]
+SUPPORTED_METRICS = ("followers",)
+SIZE = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+DEFAULT_SPAN = {"1h": timedelta(days=7), "1d": timedelta(days=30)}
+MAX_SPAN = {"1h": timedelta(days=93), "1d": timedelta(days=400)}
+POINT_FIELDS = list(Point.model_fields)
+
+MetricQuery = Annotated[
+    str, Query(max_length=64, description="followers (the only windowed metric so far)")
+]
+FromQuery = Annotated[
+    datetime | None, Query(alias="from", description="inclusive; default to - 30d (1d), 7d (1h)")
+]
+ToQuery = Annotated[
+    datetime | None, Query(description="exclusive; default the end of the current window")
+]
+
+
+@router.get(
+    "/{platform}/{account_id}/timeseries", response_model=Timeseries, responses=CSV_RESPONSES
+)
+def timeseries(
+    request: Request,
+    platform: Platform,
+    account_id: str,
+    principal: CurrentPrincipal,
+    deps: Deps,
+    metric: MetricQuery = "followers",
+    interval: Annotated[Interval, Query(description="window size")] = "1d",
+    from_: FromQuery = None,
+    to: ToQuery = None,
+    fmt: FormatQuery = None,
+) -> Timeseries | Response:
+    """Windows whose start lies in `[from, to)`, oldest first, with the net change compared
+    to the previous window of equal length."""
+    _check_metric(metric)
+    start, end = resolve_range(interval, utc(from_, "from"), utc(to, "to"))
+    require_visible(deps, principal, platform, account_id)
+    args = (deps.clickhouse, principal.scope, platform.value, account_id)
+    points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
+    if wants_csv(request, fmt):
+        return csv_response(
+            f"timeseries-{platform.value}-{account_id}-{metric}-{interval}.csv",
+            POINT_FIELDS,
+            [[getattr(p, name) for name in POINT_FIELDS] for p in points],
+        )
+    return Timeseries(
+        metric=metric,
+        interval=interval,
+        points=[Point(**{name: getattr(p, name) for name in POINT_FIELDS}) for p in points],
+        from_=start,
+        to=end,
+        observed_at=max((p.last_observed_at for p in points), default=None),
+        comparison=_compare(deps, principal, platform, account_id, interval, start, end, points),
+    )
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in SUPPORTED_METRICS:
+        raise InvalidInput(
+            f"metric={metric!r} has no time series; supported: {', '.join(SUPPORTED_METRICS)}"
+        )
+
+
+def resolve_range(
+    interval: Interval, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime]:
+    """The defaults and limits of ``from``/``to``, with a message a person can act on."""
+    size = SIZE[interval]
+    if end is None:
+        now = datetime.now(UTC)
+        end = EPOCH + ((now - EPOCH) // size + 1) * size  # the end of the current window
+    if start is None:
+        start = end - DEFAULT_SPAN[interval]
+    if start >= end:
+        raise InvalidInput(
+            f"'from' ({format_ts(start)}) must be earlier than 'to' ({format_ts(end)})"
+        )
+    if end - start > MAX_SPAN[interval]:
+        days = MAX_SPAN[interval].days
+        hint = " or use interval=1d" if interval == "1h" else ""
+        raise InvalidInput(
+            f"the range from {format_ts(start)} to {format_ts(end)} is longer than the"
+            f" {days} days allowed with interval={interval}: narrow 'from'/'to'{hint}"
+        )
+    return start, end
+
+
+def _compare(
+    deps: Deps,
+    principal: Principal,
+    platform: Platform,
+    account_id: str,
+    interval: Interval,
+    start: datetime,
+    end: datetime,
+    points: list[queries_timeseries.Point],
+) -> PeriodComparison:
+    previous_start = start - (end - start)
+    previous = queries_timeseries.range_total(
+        deps.clickhouse,
+        principal.scope,
+        platform.value,
+        account_id,
+        interval=interval,
+        start=previous_start,
+        end=start,
+    ).net_change
+    current = sum(p.net_change for p in points) if points else None
+    change = None if current is None or previous is None else current - previous
+    return PeriodComparison(
+        net_change=current,
+        previous_from=previous_start,
+        previous_to=start,
+        previous_net_change=previous,
+        change=change,
+        change_rate=None if change is None or not previous else change / abs(previous),
+    )

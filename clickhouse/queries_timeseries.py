@@ -1,0 +1,98 @@
+"""Follower windows (``account_metrics_hourly`` / ``_daily``) for the timeseries endpoint.
+
+Windows are read with ``FINAL`` (the highest version of each window). Summing
+``net_change`` over consecutive windows telescopes (each window's net change
+reads F just before its start), so a range's net change is the sum of its
+windows' -- the basis of the period-over-period comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from clickhouse.queries import Scope
+from socialpulse.contract import from_ms, to_ms
+
+TABLES = {"1h": "account_metrics_hourly", "1d": "account_metrics_daily"}
+
+
+@dataclass(frozen=True)
+class Point:
+    ts: datetime
+    first: int
+    last: int
+    min: int
+    max: int
+    net_change: int
+    samples: int
+    last_observed_at: datetime
+
+
+@dataclass(frozen=True)
+class RangeTotal:
+    net_change: int | None  # None when the range holds no window
+    windows: int
+
+
+def _where(
+    scope: Scope, platform: str, account_id: str, start: datetime, end: datetime
+) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {
+        "platform": platform,
+        "account_id": account_id,
+        "start": to_ms(start),
+        "end": to_ms(end),
+    }
+    sql = (
+        " WHERE platform = {platform:String} AND account_id = {account_id:String}"
+        " AND window_start >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')"
+        " AND window_start < fromUnixTimestamp64Milli({end:Int64}, 'UTC')" + scope.clause(params)
+    )
+    return sql, params
+
+
+def windows(
+    client: Client,
+    scope: Scope,
+    platform: str,
+    account_id: str,
+    *,
+    interval: str,
+    start: datetime,
+    end: datetime,
+) -> list[Point]:
+    """The account's windows whose start lies in ``[start, end)``, oldest first."""
+    where, params = _where(scope, platform, account_id, start, end)
+    sql = (
+        "SELECT toUnixTimestamp64Milli(window_start), first, last, min, max, net_change, samples,"
+        f" toUnixTimestamp64Milli(last_observed_at) FROM {TABLES[interval]} FINAL"
+        + where
+        + " ORDER BY window_start"
+    )
+    return [
+        Point(from_ms(ts), first, last, lo, hi, net, samples, from_ms(last_at))
+        for ts, first, last, lo, hi, net, samples, last_at in client.query(
+            sql, parameters=params
+        ).result_rows
+    ]
+
+
+def range_total(
+    client: Client,
+    scope: Scope,
+    platform: str,
+    account_id: str,
+    *,
+    interval: str,
+    start: datetime,
+    end: datetime,
+) -> RangeTotal:
+    """The net change over the windows whose start lies in ``[start, end)``."""
+    where, params = _where(scope, platform, account_id, start, end)
+    sql = f"SELECT sum(net_change), count() FROM {TABLES[interval]} FINAL" + where
+    total, count = client.query(sql, parameters=params).result_rows[0]
+    return RangeTotal(int(total) if count else None, int(count))
