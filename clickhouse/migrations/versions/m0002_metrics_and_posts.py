@@ -6,7 +6,9 @@ _ACCOUNT = """
 """
 
 _WINDOW = (
-    "CREATE TABLE IF NOT EXISTS {db}.%s (" + _ACCOUNT + """
+    "CREATE TABLE IF NOT EXISTS {db}.%s ("
+    + _ACCOUNT
+    + """
         window_start DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
         first Int64 CODEC(ZSTD(1)),
         last Int64 CODEC(ZSTD(1)),
@@ -24,7 +26,9 @@ _WINDOW = (
 )
 
 FORWARDS = [
-    "CREATE TABLE IF NOT EXISTS {db}.post_snapshots (" + _ACCOUNT + """
+    "CREATE TABLE IF NOT EXISTS {db}.post_snapshots ("
+    + _ACCOUNT
+    + """
         post_id String,
         observed_at DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
         snapshot_id String,
@@ -46,7 +50,9 @@ FORWARDS = [
     """,
     _WINDOW % "account_metrics_hourly",
     _WINDOW % "account_metrics_daily",
-    "CREATE TABLE IF NOT EXISTS {db}.account_latest (" + _ACCOUNT + """
+    "CREATE TABLE IF NOT EXISTS {db}.account_latest ("
+    + _ACCOUNT
+    + """
         handle String,
         display_name Nullable(String),
         followers Int64,
@@ -67,7 +73,9 @@ FORWARDS = [
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY (platform, account_id)
     """,
-    "CREATE TABLE IF NOT EXISTS {db}.post_latest (" + _ACCOUNT + """
+    "CREATE TABLE IF NOT EXISTS {db}.post_latest ("
+    + _ACCOUNT
+    + """
         post_id String,
         published_at Nullable(DateTime64(3, 'UTC')),
         observed_at DateTime64(3, 'UTC'),
@@ -90,8 +98,10 @@ FORWARDS = [
     CREATE VIEW IF NOT EXISTS {db}.account_scores AS
     SELECT platform, account_id,
         round(100 * (
-            0.5 * percent_rank() OVER (PARTITION BY platform ORDER BY ifNull(growth_7d_rate, -1e300))
-          + 0.3 * percent_rank() OVER (PARTITION BY platform ORDER BY ifNull(engagement_rate_30d, -1e300))
+            0.5 * percent_rank() OVER (
+                PARTITION BY platform ORDER BY ifNull(growth_7d_rate, -1e300))
+          + 0.3 * percent_rank() OVER (
+                PARTITION BY platform ORDER BY ifNull(engagement_rate_30d, -1e300))
           + 0.2 * percent_rank() OVER (PARTITION BY platform ORDER BY posts_30d)
         ), 1) AS score
     FROM {db}.account_latest FINAL
