@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from socialpulse.contract import Topics
 from socialpulse.settings import WorkerSettings
 from streams import derived
+from streams import sync_runs as sync_sink
 from streams.processor import BatchResult, process_batch
 from streams.records import RawMessage
 from streams.sink import ClickHouseSink
@@ -148,6 +149,32 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
                     )
                     os._exit(70)
             _observe(events, result)
+
+    sync_events = app.topic(
+        topics.sync_events,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(sync_events)
+    async def sync_runs(stream: Any) -> None:
+        async for events in stream.take_events(1000, within=1.0):
+            messages = [
+                RawMessage(e.key, e.value, e.message.topic, e.message.partition, e.message.offset)
+                for e in events
+            ]
+            parsed, letters = sync_sink.parse_events(messages)
+            try:
+                await sink.insert("sync_runs", sync_sink.COLUMNS, sync_sink.rows(parsed))
+                for letter in letters:
+                    await app.producer.send_and_wait(
+                        topics.dlq, letter.message.key, letter.to_json_bytes(), None, None, None
+                    )
+            except BaseException:
+                log.critical("stopping with %d unwritten sync events; exiting hard", len(events))
+                os._exit(70)
 
     @app.task  # type: ignore[untyped-decorator]
     async def widen_producer_buffer() -> None:

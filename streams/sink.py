@@ -52,6 +52,11 @@ class ClickHouseSink:
             if data and data[0]:
                 await self._insert(table, names, data)
 
+    async def insert(self, table: str, names: list[str], rows: list[list[object]]) -> None:
+        """Row-oriented rows into one table, with the same retry-until-acknowledged."""
+        if rows:
+            await self._insert(table, names, [list(column) for column in zip(*rows, strict=True)])
+
     async def _insert(self, table: str, names: list[str], data: list[list[object]]) -> None:
         backoff = 0.2
         while True:
