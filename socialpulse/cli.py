@@ -123,6 +123,11 @@ def _migrate(args: argparse.Namespace) -> int:
     print("topics created:", ", ".join(created) or "none (all exist)")
     done = runner.migrate(client, settings.clickhouse_database, args.to)
     print("migrations applied:", ", ".join(f"{m.version:04d}_{m.name}" for m in done) or "none")
+    if args.to is None:
+        from clickhouse.retention import apply_raw_ttl
+
+        apply_raw_ttl(client, settings.raw_ttl_days)
+        print(f"raw snapshots TTL: {settings.raw_ttl_days or 'none'} days")
     return 0
 
 

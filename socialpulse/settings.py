@@ -34,6 +34,8 @@ class CommonSettings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1)
     var_dir: Path = REPO_ROOT / "var"
     log_level: str = "INFO"
+    # Days the raw snapshot tables keep rows (applied by `socialpulse migrate`); 0 keeps all.
+    raw_ttl_days: int = Field(default=0, ge=0)
     # Interface the worker and collector Prometheus exporters bind; 0.0.0.0 in containers.
     metrics_host: str = "127.0.0.1"
 
