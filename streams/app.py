@@ -23,7 +23,6 @@ from streams import sync_runs as sync_sink
 from streams.processor import BatchResult, process_batch
 from streams.records import RawMessage
 from streams.sink import ClickHouseSink
-from streams.state_table import SourcePartitionedTable
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +91,17 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    state = SourcePartitionedTable(
-        app,
-        name=STATE_TABLE,
-        beacon=app.tables.beacon,
+    # use_partitioner: changelog records go to the partition the key hashes to,
+    # which is the source partition (same key bytes, same murmur2 partitioner),
+    # so batches need no per-event "current event" to write state.
+    state = app.Table(
+        STATE_TABLE,
         partitions=settings.topic_partitions,
         key_type=bytes,  # serialised raw, like the source topic's keys
         # No value_type: values are plain JSON objects (a faust Record would
         # cost a model round trip per update).
+        use_partitioner=True,
     )
-    app.tables.add(state)
     lateness_ms = int(settings.allowed_lateness.total_seconds() * 1000)
 
     async def publish(result: BatchResult) -> None:
@@ -123,8 +123,6 @@ def create_app(settings: WorkerSettings, sink: ClickHouseSink) -> faust.App:
             settings.sink_batch_size, within=settings.sink_batch_seconds
         ):
             with BATCH_SECONDS.time():
-                # Each account's state goes to the changelog partition its records came from.
-                state.source_partitions = {e.key: e.message.partition for e in events}
                 messages = [
                     RawMessage(
                         e.key, e.value, e.message.topic, e.message.partition, e.message.offset

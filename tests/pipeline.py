@@ -85,30 +85,3 @@ def expected_from(snaps: list[ProfileSnapshot]) -> dict[Account, dict[int, Chang
         )
     out = {acc: expected_changes(feed) for acc, feed in per_account.items()}
     return {acc: rows for acc, rows in out.items() if rows}
-
-
-def partitions_by_key(bootstrap: str, topic: str, timeout_s: float = 10) -> dict[bytes, set[int]]:
-    """Every key of ``topic`` and the partitions its records are in."""
-
-    async def read() -> dict[bytes, set[int]]:
-        consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
-        )
-        await consumer.start()
-        out: dict[bytes, set[int]] = defaultdict(set)
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout_s
-            idle = 0
-            while loop.time() < deadline and idle < 3:
-                batch = await consumer.getmany(timeout_ms=500)
-                idle = 0 if batch else idle + 1
-                for tp, messages in batch.items():
-                    for m in messages:
-                        if m.key is not None:
-                            out[m.key].add(tp.partition)
-        finally:
-            await consumer.stop()
-        return dict(out)
-
-    return asyncio.run(read())
