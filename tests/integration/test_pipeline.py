@@ -8,6 +8,7 @@ import asyncio
 import json
 import random
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -171,6 +172,10 @@ def test_kill_9_mid_stream_then_restart_gives_exact_rows(ns: Namespace, ch: Clie
     worker.wait()
     partial = ch.query("SELECT count() FROM profile_snapshots FINAL").result_rows[0][0]
     assert partial < len(snaps), "the kill should land mid-stream"
+    # Restart as a supervisor would, after the dead member's session expired:
+    # joining a group that still lists the dead member sometimes leaves faust
+    # stalled after the rebalance (a liveness bug noted in docs/NOTES.md).
+    time.sleep(12)
 
     ns.start_worker(SOCIALPULSE_SINK_BATCH_SIZE="500")
     wait_for_quiescence(ns, ch, timeout_s=180)
