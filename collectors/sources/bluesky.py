@@ -19,10 +19,9 @@ from collectors.normalize import count, parse_id, parse_timestamp, sum_counts
 from collectors.sources.base import AccountOutcome, AccountRef, AccountState, FetchResult
 from collectors.sources.common import (
     Clock,
-    CountingUpstream,
     Snapshots,
     dig,
-    each_account,
+    fetch_per_account,
     json_classifier,
     map_each,
     read_json,
@@ -81,13 +80,9 @@ class BlueskySource:
     async def fetch(
         self, accounts: Sequence[AccountRef], *, run_id: str, upstream: Upstream
     ) -> FetchResult:
-        counting = CountingUpstream(upstream)
-        snapshots = Snapshots(self.platform, self.name, run_id)
-        result = await each_account(
-            accounts, UPSTREAM, lambda account: self._one(account, snapshots, counting)
+        return await fetch_per_account(
+            self.name, self.platform, UPSTREAM, accounts, run_id, upstream, self._one
         )
-        result.upstream_calls = counting.calls
-        return result
 
     def _request(self, method: str, params: dict[str, str]) -> UpstreamRequest:
         return UpstreamRequest(

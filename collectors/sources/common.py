@@ -219,6 +219,25 @@ async def each_account(
     return result
 
 
+async def fetch_per_account(
+    name: str,
+    platform: Platform,
+    upstream_name: str,
+    accounts: Sequence[AccountRef],
+    run_id: str,
+    upstream: Upstream,
+    fetch_one: Callable[[AccountRef, Snapshots, CountingUpstream], Awaitable[FetchResult]],
+) -> FetchResult:
+    """The ``fetch`` of a per-account API: one call chain per account, calls counted."""
+    counting = CountingUpstream(upstream)
+    snapshots = Snapshots(platform, name, run_id)
+    result = await each_account(
+        accounts, upstream_name, lambda account: fetch_one(account, snapshots, counting)
+    )
+    result.upstream_calls = counting.calls
+    return result
+
+
 def map_each(
     items: Iterable[Any],
     account: AccountRef | None,
