@@ -105,3 +105,42 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def make_consumer(settings: CommonSettings, **overrides: object) -> AIOKafkaConsumer:
+    """A consumer that commits only when told to (after the sink acknowledged)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 4 << 20,
+        "fetch_max_bytes": 32 << 20,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(**options)
+
+
+async def ensure_compacted_topic(
+    settings: CommonSettings, name: str, partitions: int, replication_factor: int = 1
+) -> None:
+    """A compacted topic (state changelogs): only each key's latest value is kept."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        if name in await admin.list_topics():
+            return
+        try:
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        partitions,
+                        replication_factor,
+                        topic_configs={"cleanup.policy": "compact"},
+                    )
+                ]
+            )
+        except TopicAlreadyExistsError:
+            log.info("topic %s already created by another process", name)
+    finally:
+        await admin.close()

@@ -36,6 +36,9 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # Days the raw snapshot tables keep rows (applied by `socialpulse migrate`); 0 keeps all.
     raw_ttl_days: int = Field(default=0, ge=0)
+    # Days `upstream_items` keeps the raw upstream answers (re-parsing after a parser fix);
+    # they are large, so they are not kept for ever by default. 0 keeps all.
+    upstream_items_ttl_days: int = Field(default=90, ge=0)
     # Interface the worker and collector Prometheus exporters bind; 0.0.0.0 in containers.
     metrics_host: str = "127.0.0.1"
 
@@ -134,6 +137,9 @@ class WorkerSettings(CommonSettings):
     allowed_lateness: timedelta = timedelta(days=7)
     sink_batch_size: int = Field(default=5000, ge=1)
     sink_batch_seconds: float = Field(default=0.5, gt=0)
+    # How often changed states go to the changelog and offsets are committed:
+    # at most this much input is processed again after a crash.
+    commit_interval_seconds: float = Field(default=2.0, gt=0)
     metrics_port: int = 9101  # Prometheus exporter; 0 disables it
 
 
@@ -142,6 +148,21 @@ class ApiSettings(CommonSettings):
     api_port: int = 8000
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithms: tuple[str, ...] = ("HS256",)
+    # Per token (workspace + subject): the sustained rate, and the burst allowed on top of
+    # it (a dashboard opening fires a list plus one timeseries per account). 0 disables.
+    rate_limit_per_minute: int = Field(default=1200, ge=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    # Short-lived response cache for hot dashboard reads; 0 turns one off.
+    cache_ttl_overview_s: float = Field(default=5.0, ge=0)
+    cache_ttl_accounts_s: float = Field(default=10.0, ge=0)
+    cache_ttl_timeseries_s: float = Field(default=30.0, ge=0)
+    # Sync runs the API creates live in Redis as long as the collectors' own (sync_run_ttl_s).
+    sync_run_ttl_s: float = Field(default=3600.0, gt=0)
+    sync_publish_timeout_s: float = Field(default=5.0, gt=0)
+    # Freshness: observations older than this are stale whatever the schedule says, and a
+    # sync this late past its next due time makes the account stale too.
+    freshness_stale_after_s: float = Field(default=3600.0, gt=0)
+    freshness_grace_s: float = Field(default=900.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> ApiSettings:

@@ -1,8 +1,9 @@
 """One batch of raw snapshots in, deduplicated rows and dead letters out.
 
-Agents hand this a batch (profile and post snapshots mixed, in offset order)
-and a state store (a faust table in production, a dict in tests). Each
-account's state is loaded once, the batch applied in order, and stored once.
+The engine hands this a batch (profile and post snapshots mixed, in offset
+order) and a loader of account states (the partitioned, changelog-backed
+``StateStore`` in production). Each account's state is loaded once and the
+batch applied in order; the store writes changed states back at checkpoints.
 Rows for the same key within a batch collapse to the last one (the highest
 version), so a busy account costs one row per key per batch.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from socialpulse.contract import PostSnapshot, ProfileSnapshot
 from streams.account import AccountState, Effects, Kpis, PostRow
@@ -21,8 +21,8 @@ from streams.follower_changes import ChangeRow
 from streams.records import DeadLetter, PostRecord, ProfileRecord, RawMessage, parse
 from streams.windows import WindowRow
 
-StateGet = Callable[[bytes], dict[str, Any] | None]
-StateSet = Callable[[bytes, dict[str, Any]], None]
+# (key, partition) -> the account's live state; the loader tracks what changed.
+StateLoad = Callable[[bytes, int], AccountState]
 Account = tuple[str, str]  # platform, account_id
 
 
@@ -63,12 +63,9 @@ class BatchResult:
 def process_batch(
     messages: list[RawMessage],
     profile_topic: str,
-    get: StateGet,
-    put: StateSet,
+    load: StateLoad,
     lateness_ms: int,
-    now_ms: int = 0,
 ) -> BatchResult:
-    """``now_ms`` (the wall clock) only seeds the revisions of accounts seen first."""
     result = BatchResult()
     states: dict[bytes, AccountState] = {}
     for message in messages:
@@ -84,7 +81,7 @@ def process_batch(
         key = record.key.encode()
         state = states.get(key)
         if state is None:
-            state = states[key] = AccountState.from_state(get(key), now_ms=now_ms)
+            state = states[key] = load(key, message.partition)
         if isinstance(record, ProfileRecord):
             result.snapshots.append(record)  # stored raw even when too late to apply
             effects = state.apply_profile(record, lateness_ms)
@@ -96,7 +93,6 @@ def process_batch(
     for key, state in states.items():
         platform, _, account_id = key.decode().partition(":")
         result.collect((platform, account_id), state.flush())
-        put(key, state.to_state())
         kpis = state.kpis()
         if kpis is not None:
             result.latest[(platform, account_id)] = kpis

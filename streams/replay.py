@@ -22,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from socialpulse.contract import Topics, to_ms
 from socialpulse.kafka import topic_partitions
 from socialpulse.settings import WorkerSettings
-from streams.app import STATE_TABLE
+from streams.state import changelog_topic
 
 # (table, time column) of rows derived from events at that time.
 TIMED_TABLES = (
@@ -47,7 +47,7 @@ async def prepare(settings: WorkerSettings, client: Client, since: datetime) -> 
         topics = Topics(settings.topic_prefix)
         tps = await topic_partitions(admin, [topics.profile_snapshots, topics.post_snapshots])
         _delete_derived_rows(client, since)
-        changelog = f"{group}-{STATE_TABLE}-changelog"
+        changelog = changelog_topic(group)
         if changelog in await admin.list_topics():
             await admin.delete_topics([changelog])
             # Deletion is asynchronous: a worker started now must not find it half-gone.

@@ -11,8 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from collectors.sync_runs import RunState, SyncEvent
-from socialpulse.contract import to_ms
+from socialpulse.contract import RunState, SyncEvent, to_ms
 from streams.records import DeadLetter, RawMessage
 
 STATE_RANK = {

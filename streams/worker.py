@@ -1,21 +1,89 @@
-"""The worker process's composition root: make the clients, build the app, run it."""
+"""The worker process's composition root: make the clients, build the engine, run it."""
 
 from __future__ import annotations
 
-import faust
+import asyncio
+import logging
+import signal
+
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from prometheus_client import start_http_server
 
 from clickhouse.client import make_client
+from socialpulse.contract import Topics
+from socialpulse.kafka import ensure_compacted_topic, ensure_topics, make_consumer, make_producer
 from socialpulse.settings import WorkerSettings
-from streams.app import create_app
+from streams import sync_runs
+from streams.engine import Engine, TableFeed
 from streams.sink import ClickHouseSink
+from streams.state import changelog_topic
+
+log = logging.getLogger(__name__)
+
+
+def feeds(topics: Topics) -> list[TableFeed]:
+    return [
+        TableFeed(
+            topics.sync_events,
+            "sync_runs",
+            sync_runs.COLUMNS,
+            sync_runs.parse_events,
+            sync_runs.rows,
+        ),
+    ]
+
+
+async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    await ensure_topics(settings)
+    await ensure_compacted_topic(
+        settings, changelog_topic(settings.consumer_group), settings.topic_partitions
+    )
+    consumer = make_consumer(
+        settings,
+        group_id=settings.consumer_group,
+        client_id=settings.worker_id,
+        # Range hands out the same partition numbers of equally partitioned
+        # topics together: an account's profile and post snapshots, and its
+        # state, land on one worker.
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        # A killed worker's partitions move to the others after 10 s.
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=2_000,
+        max_poll_interval_ms=600_000,
+    )
+    restorer = make_consumer(settings, client_id=f"{settings.worker_id}-restore")
+    producer = make_producer(settings, linger_ms=5, max_batch_size=1 << 20)
+    sink = ClickHouseSink(make_client(settings))
+    topics = Topics(settings.topic_prefix)
+    await producer.start()
+    await restorer.start()
+    await consumer.start()
+    try:
+        engine = Engine(
+            settings,
+            consumer=consumer,
+            restorer=restorer,
+            producer=producer,
+            sink=sink,
+            feeds=feeds(topics),
+        )
+        await engine.run(stop)
+    finally:
+        await consumer.stop()
+        await restorer.stop()
+        await producer.stop()
 
 
 def run_worker(settings: WorkerSettings) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    (settings.var_dir / "worker" / settings.worker_id).mkdir(parents=True, exist_ok=True)
-    client = make_client(settings)
-    app = create_app(settings, ClickHouseSink(client))
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
-    worker.execute_from_commandline()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())
+    log.info("worker stopped")

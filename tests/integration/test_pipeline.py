@@ -8,7 +8,6 @@ import asyncio
 import json
 import random
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -147,11 +146,6 @@ def test_bad_records_go_to_the_dlq_and_never_stop_the_worker(ns: Namespace, ch: 
     assert all(letter["topic"] == ns.topics.profile_snapshots for letter in letters)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known faust liveness bug: a restarted worker with a non-empty state changelog "
-    "sometimes reports ready and consumes nothing (docs/NOTES.md); rows are exact when it runs",
-)
 def test_kill_9_mid_stream_then_restart_gives_exact_rows(ns: Namespace, ch: Client) -> None:
     rnd = random.Random(11)
     snaps = []
@@ -177,13 +171,11 @@ def test_kill_9_mid_stream_then_restart_gives_exact_rows(ns: Namespace, ch: Clie
     worker.wait()
     partial = ch.query("SELECT count() FROM profile_snapshots FINAL").result_rows[0][0]
     assert partial < len(snaps), "the kill should land mid-stream"
-    # Restart as a supervisor would, after the dead member's session expired:
-    # joining a group that still lists the dead member sometimes leaves faust
-    # stalled after the rebalance (a liveness bug noted in docs/NOTES.md).
-    time.sleep(12)
-
+    # Restarted at once, as a supervisor would: the group still lists the dead
+    # member until its session times out, and the new worker must wait that out.
     ns.start_worker(SOCIALPULSE_SINK_BATCH_SIZE="500")
     wait_for_quiescence(ns, ch, timeout_s=180)
+    assert "restored" in ns.worker_log()
     assert changes_in_clickhouse(ch) == expected_from(snaps)
     stored = ch.query("SELECT count() FROM profile_snapshots FINAL").result_rows[0][0]
     assert stored == len(snaps)
