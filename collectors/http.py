@@ -203,7 +203,15 @@ class HttpUpstream:
         except httpx.TransportError as exc:  # timeouts, refused and reset connections
             metrics.UPSTREAM_REQUESTS.labels(upstream, "error").inc()
             await self._breaker.record_failure(upstream)
-            raise HttpTransientError(upstream, f"{type(exc).__name__}: {exc}", status=None) from exc
+            # httpx's timeouts carry no message; a run's error should still say what happened.
+            detail = (
+                f"timed out after {request.timeout_s:g}s"
+                if isinstance(exc, httpx.TimeoutException)
+                else str(exc)
+            )
+            raise HttpTransientError(
+                upstream, f"{type(exc).__name__}: {detail}", status=None
+            ) from exc
         finally:
             metrics.UPSTREAM_LATENCY.labels(upstream).observe(time.perf_counter() - started)
         metrics.UPSTREAM_REQUESTS.labels(upstream, f"{answer.status_code // 100}xx").inc()

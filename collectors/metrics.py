@@ -60,6 +60,11 @@ APIFY_CREDITS = Counter(
     _P + "apify_credits_usd_total", "Apify usage reported by finished runs (USD)", ["actor"]
 )
 SNAPSHOTS_EMITTED = Counter(_P + "snapshots_emitted_total", "Snapshots written to Kafka", ["kind"])
+UPSTREAM_ITEMS_OMITTED = Counter(
+    _P + "upstream_items_omitted_total",
+    "Raw upstream items sent without their raw JSON, too large for a Kafka record",
+    ["platform"],
+)
 EMIT_RETRIES = Counter(_P + "emit_retries_total", "Kafka send retries")
 EMIT_BUFFERED = Gauge(_P + "emit_buffered", "Snapshots handed to Kafka and not yet acknowledged")
 SCHEDULE_LAG = Histogram(

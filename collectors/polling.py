@@ -21,9 +21,10 @@ from collectors.registry import TrackedAccount
 from collectors.schedule import Kind, Policy, posts_to_emit
 from collectors.sources.base import AccountOutcome, AccountState, FetchResult, Source
 from collectors.state import ScheduleStore
-from collectors.sync_runs import Run, RunState, SyncRuns, Trigger, new_run_id
+from collectors.sync_runs import Run, SyncRuns, new_run_id
 from collectors.upstream import ErrorClass, Upstream, UpstreamError
-from socialpulse.contract import PostSnapshot, ProfileSnapshot
+from collectors.upstream_items import upstream_item
+from socialpulse.contract import PostSnapshot, ProfileSnapshot, RunState, Trigger, UpstreamItem
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Polled:
     error: str | None = None
     profiles: list[ProfileSnapshot] = field(default_factory=list)
     posts: list[PostSnapshot] = field(default_factory=list)
+    outcome: AccountOutcome | None = None  # what the source said; its raw item is kept
 
 
 class BatchPoller:
@@ -87,7 +89,7 @@ class BatchPoller:
             item.run.cache_hit = True
         if stale:
             polled += await self._fetch(source, stale)
-            await self._emit(polled, now)
+            await self._emit(polled, source, now)
         await self._finish(polled, source)
         return polled
 
@@ -141,25 +143,39 @@ class BatchPoller:
             p.item.run.counts.update(calls)
         return polled
 
-    async def _emit(self, polled: list[Polled], now: float) -> None:
-        """Emit what is worth keeping (profiles; posts per the ladder), then wait for acks."""
+    async def _emit(self, polled: list[Polled], source: Source, now: float) -> None:
+        """Emit what is worth keeping (profiles; posts per the ladder), then wait for acks.
+
+        Then the raw upstream items, with the ids of every snapshot mapped from them.
+        """
         wanted = [p for p in polled if p.ok and p.posts]
         seen = await self._store.seen_posts([p.item.account.key for p in wanted])
         kept_posts: dict[str, list[str]] = {}
-        out: list[ProfileSnapshot | PostSnapshot] = []
+        profiles: list[ProfileSnapshot] = []
+        posts: list[PostSnapshot] = []
+        items: list[UpstreamItem] = []
         for p in polled:
-            assert p.item.run is not None
-            run_id = p.item.run.run_id
-            posts = posts_to_emit(
+            run = p.item.run
+            assert run is not None
+            kept = posts_to_emit(
                 p.posts, seen.get(p.item.account.key, {}), p.item.kinds, now, self._policy
             )
-            kept_posts[p.item.account.key] = [post.post_id for post in posts]
-            out += [s.model_copy(update={"sync_run_id": run_id}) for s in p.profiles]
-            out += [s.model_copy(update={"sync_run_id": run_id}) for s in posts]
-            p.item.run.counts.update(profiles=len(p.profiles), posts=len(posts))
-        await self._emitter.emit([s for s in out if isinstance(s, ProfileSnapshot)])
-        await self._emitter.emit([s for s in out if isinstance(s, PostSnapshot)])
+            kept_posts[p.item.account.key] = [post.post_id for post in kept]
+            own_profiles = [s.model_copy(update={"sync_run_id": run.run_id}) for s in p.profiles]
+            own_posts = [s.model_copy(update={"sync_run_id": run.run_id}) for s in kept]
+            profiles += own_profiles
+            posts += own_posts
+            run.counts.update(profiles=len(own_profiles), posts=len(own_posts))
+            if p.outcome is not None and p.outcome.raw is not None:
+                items.append(upstream_item(p.outcome, run, source.name, now, p.profiles, p.posts))
+        await self._emitter.emit(profiles)
+        await self._emitter.emit(posts)
         await self._store.mark_posts(kept_posts, now)
+        await self._emitter.send(
+            self._emitter.topics.upstream_items,
+            [(item.key.encode(), item.to_json_bytes()) for item in items],
+            "upstream_item",
+        )
 
     async def _finish(self, polled: Sequence[Polled], source: Source) -> None:
         now = self._clock.time()
@@ -233,9 +249,14 @@ def _polled(
     error_class = outcome.error.error_class.value if outcome.error else None
     error = str(outcome.error) if outcome.error else None
     if outcome.state in _INACTIVE:
-        return Polled(item, ok=True, active=False, error_class=outcome.state.value, error=error)
+        return Polled(
+            item, ok=True, active=False, error_class=outcome.state.value, error=error,
+            outcome=outcome,
+        )  # fmt: skip
     if outcome.state is not AccountState.ACTIVE:
-        return _failed(item, error_class or ErrorClass.TRANSIENT.value, error or "no answer")
+        failed = _failed(item, error_class or ErrorClass.TRANSIENT.value, error or "no answer")
+        failed.outcome = outcome
+        return failed
     account_id = outcome.account_id or item.account.account_id or ""
     if item.run is not None and account_id:
         item.run.account_id = account_id  # a handle resolved to its immutable id
@@ -250,4 +271,5 @@ def _polled(
         error=error,
         profiles=profiles.get(account_id, []),
         posts=own_posts,
+        outcome=outcome,
     )

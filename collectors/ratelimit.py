@@ -108,7 +108,9 @@ class RateLimiter:
         self._pause = redis.register_script(_PAUSE)
 
     def rate(self, upstream: str) -> Rate:
-        return self._rates.get(upstream) or Rate.of(FALLBACK_RATE)
+        """The bucket's rate; ``mastodon:<server>`` takes the ``mastodon`` rate, per server."""
+        family = upstream.partition(":")[0]
+        return self._rates.get(upstream) or self._rates.get(family) or Rate.of(FALLBACK_RATE)
 
     def _key(self, upstream: str) -> str:
         return f"{self._prefix}:rl:{upstream}"

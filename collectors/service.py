@@ -42,8 +42,8 @@ from collectors.schedule import (
 from collectors.sources.base import Source
 from collectors.state import ScheduleStore
 from collectors.sync_requests import OnDemandQueue
-from collectors.sync_runs import Run, RunState, SyncRuns
-from socialpulse.contract import Platform
+from collectors.sync_runs import Run, SyncRuns
+from socialpulse.contract import Platform, RunState
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from collectors.clock import Clock
 from collectors.emitter import SnapshotEmitter
 from collectors.leases import shard_of
 from collectors.state import ScheduleStore
-from collectors.sync_runs import Run, RunState, SyncRequest, SyncRuns, Trigger, new_run_id
-from socialpulse.contract import account_key, format_ts
+from collectors.sync_runs import Run, SyncRuns, new_run_id
+from socialpulse.contract import RunState, SyncRequest, Trigger, account_key, format_ts
 
 log = logging.getLogger(__name__)
 

@@ -24,74 +24,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from collectors.emitter import SnapshotEmitter
-from socialpulse.contract import SCHEMA_VERSION, Platform, UtcDatetime, account_key
+from socialpulse.contract import Platform, RunState, SyncEvent, Trigger, account_key
 
-
-class RunState(StrEnum):
-    PENDING = "PENDING"
-    STARTED = "STARTED"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
-    REVOKED = "REVOKED"
-
+# The records live in the contract; bench/bench_scheduler.py still imports SyncRequest from here.
+from socialpulse.contract import SyncRequest as SyncRequest
 
 TERMINAL = frozenset({RunState.SUCCESS, RunState.FAILURE, RunState.REVOKED})
-
-
-class Trigger(StrEnum):
-    SCHEDULE = "schedule"
-    REQUEST = "request"
-
-
-class SyncRequest(BaseModel):
-    """A ``<prefix>.sync.requests`` record (written by the API's ``POST /v1/sync``)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    schema_version: int = SCHEMA_VERSION
-    run_id: str | None = None  # the API makes the id it answered with; else one is made here
-    platform: Platform
-    account_id: str
-    handle: str | None = None
-    workspace: str | None = None
-    requested_by: str | None = None
-    requested_at: UtcDatetime | None = None
-
-
-class SyncEvent(BaseModel):
-    """A ``<prefix>.sync.events`` record: one state transition of one run."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    schema_version: int = SCHEMA_VERSION
-    event_id: str  # run_id + state: a replayed event has the same id
-    run_id: str
-    platform: Platform
-    account_id: str
-    handle: str | None = None
-    trigger: Trigger
-    state: RunState
-    at: UtcDatetime
-    created_at: UtcDatetime
-    started_at: UtcDatetime | None = None
-    finished_at: UtcDatetime | None = None
-    duration_ms: int | None = None
-    profiles: int = 0
-    posts: int = 0
-    upstream_calls: int = 0  # calls of the whole batch this run was part of ...
-    batch_accounts: int = 1  # ... and how many accounts shared them
-    cache_hit: bool = False
-    error_class: str | None = None
-    error: str | None = None
-
-    @property
-    def key(self) -> str:
-        return account_key(self.platform.value, self.account_id)
 
 
 @dataclass

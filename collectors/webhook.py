@@ -26,7 +26,8 @@ import httpx
 from collectors import metrics
 from collectors.clock import Clock
 from collectors.secrets import SecretToken
-from collectors.sync_runs import Run, SyncEvent, Trigger
+from collectors.sync_runs import Run
+from socialpulse.contract import SyncEvent, Trigger
 
 log = logging.getLogger(__name__)
 

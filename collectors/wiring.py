@@ -6,6 +6,10 @@ benchmark, and passed down; nothing here opens a connection of its own.
 Which source serves a platform: the platform's own API when its app token is
 set, else the Apify actor when ``SOCIALPULSE_APIFY_TOKEN`` is set; Bluesky,
 Mastodon and Reddit work without a token; ``simulated`` is always served.
+Instagram Graph and LinkedIn read with each account's own OAuth token from
+the encrypted token store: LinkedIn always (an account without a token fails
+its runs as ``auth``, so the gap shows); Instagram for the accounts that have
+a token, the Apify actor (when configured) for the rest.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 from clickhouse_connect.driver.client import Client
@@ -25,11 +30,12 @@ from collectors.clock import Clock
 from collectors.emitter import SnapshotEmitter
 from collectors.http import HttpUpstream, RetryPolicy
 from collectors.leases import ShardLeases
+from collectors.normalize import urn_id
 from collectors.polling import BatchPoller
 from collectors.ratelimit import RateLimiter
 from collectors.registry import Registry, TrackedAccount, clickhouse_loader
 from collectors.schedule import DAY_S, Policy
-from collectors.secrets import SecretToken
+from collectors.secrets import SecretsError, SecretToken, TokenVault, fernet_from
 from collectors.service import CollectorService, ServiceConfig
 from collectors.simulator_source import SimulatorSource, simulated_ids
 from collectors.sources.apify import ApifyClient
@@ -39,10 +45,13 @@ from collectors.sources.apify_instagram import InstagramProfileScraper
 from collectors.sources.apify_tiktok import TikTokScraper
 from collectors.sources.apify_x import TweetScraper
 from collectors.sources.apify_youtube import YouTubeScraper
-from collectors.sources.base import Source
+from collectors.sources.base import AccountRef, Source, TokenLookup
 from collectors.sources.bluesky import BlueskySource
+from collectors.sources.instagram_graph import InstagramGraphSource
+from collectors.sources.linkedin import LinkedInSource
 from collectors.sources.mastodon import MastodonSource
 from collectors.sources.reddit import RedditSource
+from collectors.sources.routing import TokenRouted
 from collectors.sources.x_api import XApiSource
 from collectors.sources.youtube import YouTubeSource
 from collectors.state import ScheduleStore
@@ -79,7 +88,10 @@ def datetime_clock(clock: Clock) -> Callable[[], datetime]:
     return lambda: datetime.fromtimestamp(clock.time(), UTC)
 
 
-def build_sources(settings: CollectorSettings, clock: Clock) -> dict[Platform, Source]:
+def build_sources(
+    settings: CollectorSettings, clock: Clock, tokens: TokenLookup | None = None
+) -> dict[Platform, Source]:
+    """Every platform's source; ``tokens`` is the per-account token store (None: none set up)."""
     now = datetime_clock(clock)
     urls, ttl = settings.upstream_base_urls, settings.cache_ttl_s
     sources: dict[Platform, Source] = {
@@ -109,7 +121,75 @@ def build_sources(settings: CollectorSettings, clock: Clock) -> dict[Platform, S
             settings.x_bearer_token.get_secret_value(),
             base_url=urls.get("x", XApiSource.base_url), cache_ttl_s=ttl, clock=now,
         )  # fmt: skip
+    sources.update(_token_sources(settings, now, tokens, apify=sources.get(Platform.INSTAGRAM)))
     return sources
+
+
+def _token_sources(
+    settings: CollectorSettings,
+    now: Callable[[], datetime],
+    tokens: TokenLookup | None,
+    *,
+    apify: Source | None,
+) -> dict[Platform, Source]:
+    """LinkedIn, and Instagram's Graph API beside (or instead of) its Apify actor."""
+    urls, ttl = settings.upstream_base_urls, settings.cache_ttl_s
+    lookup = tokens or _no_token_store
+    linkedin = LinkedInSource(
+        lookup, base_url=urls.get("linkedin", LinkedInSource.base_url), cache_ttl_s=ttl, clock=now
+    )
+    graph = InstagramGraphSource(
+        lookup,
+        base_url=urls.get("instagram_graph", InstagramGraphSource.base_url),
+        cache_ttl_s=ttl,
+        clock=now,
+    )
+    if apify is None:  # the only way to read Instagram: its accounts' runs say what is missing
+        instagram: Source = graph
+    elif tokens is None:  # no token store: nobody has a Graph token, Apify reads them all
+        instagram = apify
+    else:
+        instagram = TokenRouted(graph, apify, partial(_graph_token_stored, tokens))
+    return {Platform.LINKEDIN: linkedin, Platform.INSTAGRAM: instagram}
+
+
+def token_lookup(settings: CollectorSettings, redis: Redis) -> TokenLookup | None:
+    """Each account's OAuth token from the encrypted store (``socialpulse accounts set-token``).
+
+    Tried under the account's id, the bare id of an URN id, then its handle (an
+    account tracked by handle has no id before its first poll, which needs the token).
+    None when no store is set up (no ``SOCIALPULSE_SECRETS_KEY``).
+    """
+    if settings.secrets_key is None:
+        return None
+    vault = TokenVault(
+        redis, settings.topic_prefix, fernet_from(settings.secrets_key.get_secret_value())
+    )
+
+    async def token_for(account: AccountRef) -> SecretToken | None:
+        names = [account.account_id, urn_id(account.account_id), account.handle.lstrip("@")]
+        for name in dict.fromkeys(n for n in names if n):
+            if (token := await vault.get(account.platform.value, name)) is not None:
+                return token
+        return None
+
+    return token_for
+
+
+async def _no_token_store(account: AccountRef) -> SecretToken | None:
+    raise SecretsError(
+        "no token store: set SOCIALPULSE_SECRETS_KEY, then "
+        f"`socialpulse accounts set-token {account.platform.value} ID`"
+    )
+
+
+async def _graph_token_stored(tokens: TokenLookup, account: AccountRef) -> bool:
+    if not account.account_id:  # the Graph API reads connected accounts by id only
+        return False
+    try:
+        return await tokens(account) is not None
+    except SecretsError:
+        return True  # stored but unreadable: the Graph source reports it as the account's
 
 
 def _apify_sources(settings: CollectorSettings, clock: Clock) -> dict[Platform, Source]:
@@ -190,7 +270,11 @@ def build_collector(
             max_batches=settings.max_batches, batch_linger_s=settings.batch_linger_s,
         ),
         policy=policy, registry=registry,
-        sources=sources if sources is not None else build_sources(settings, clock),
+        sources=(
+            sources
+            if sources is not None
+            else build_sources(settings, clock, token_lookup(settings, redis))
+        ),
         poller=poller,
         leases=leases,
         store=store, queue=queue, runs=runs, clock=clock,

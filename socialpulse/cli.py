@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from clickhouse.accounts import LABELS
 from socialpulse import settings as cfg
 
 log = logging.getLogger("socialpulse")
@@ -63,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("account_ids", nargs="+", help="the platform's immutable ids")
     add.add_argument("--workspace", default="demo")
     add.add_argument("--handle", help="the username, when adding one account")
+    add.add_argument(
+        "--label", choices=LABELS, default="own", help="the workspace's own account or a competitor"
+    )
     add.set_defaults(handler=_accounts_add)
     listing = actions.add_parser("list", help="the merged registry the collectors poll")
     listing.set_defaults(handler=_accounts_list)
@@ -124,10 +128,12 @@ def _migrate(args: argparse.Namespace) -> int:
     done = runner.migrate(client, settings.clickhouse_database, args.to)
     print("migrations applied:", ", ".join(f"{m.version:04d}_{m.name}" for m in done) or "none")
     if args.to is None:
-        from clickhouse.retention import apply_raw_ttl
+        from clickhouse.retention import apply_raw_ttl, apply_upstream_items_ttl
 
         apply_raw_ttl(client, settings.raw_ttl_days)
         print(f"raw snapshots TTL: {settings.raw_ttl_days or 'none'} days")
+        apply_upstream_items_ttl(client, settings.upstream_items_ttl_days)
+        print(f"raw upstream items TTL: {settings.upstream_items_ttl_days or 'none'} days")
     return 0
 
 
@@ -167,23 +173,14 @@ def _accounts_add(args: argparse.Namespace) -> int:
     if args.handle and len(args.account_ids) != 1:
         print("--handle names one account: give exactly one id with it", file=sys.stderr)
         return 2
-    client = make_client(cfg.CommonSettings())
-    if args.handle:
-        client.insert(
-            "accounts",
-            [[args.workspace, args.platform, args.account_ids[0], args.handle, "cli", 0]],
-            column_names=[
-                "workspace",
-                "platform",
-                "account_id",
-                "handle",
-                "added_by",
-                "is_deleted",
-            ],
-        )
-    else:
-        track(client, args.workspace, args.platform, args.account_ids, added_by="cli")
-    print(f"tracking {len(args.account_ids)} {args.platform} account(s) in '{args.workspace}'")
+    track(
+        make_client(cfg.CommonSettings()), args.workspace, args.platform, args.account_ids,
+        added_by="cli", label=args.label, handle=args.handle,
+    )  # fmt: skip
+    print(
+        f"tracking {len(args.account_ids)} {args.platform} account(s) in '{args.workspace}'"
+        f" as {args.label}"
+    )
     return 0
 
 

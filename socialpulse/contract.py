@@ -41,6 +41,7 @@ class Topics:
         self.post_snapshots = f"{prefix}.raw.post-snapshots"
         self.sync_requests = f"{prefix}.sync.requests"
         self.sync_events = f"{prefix}.sync.events"
+        self.upstream_items = f"{prefix}.raw.upstream-items"
         self.metrics_account = f"{prefix}.metrics.account"
         self.follower_changes = f"{prefix}.events.follower-changes"
         self.alerts = f"{prefix}.events.alerts"
@@ -52,6 +53,7 @@ class Topics:
             self.post_snapshots,
             self.sync_requests,
             self.sync_events,
+            self.upstream_items,
             self.metrics_account,
             self.follower_changes,
             self.alerts,
@@ -144,6 +146,92 @@ class PostSnapshot(_Record):
     views: Count = None
     source: str
     sync_run_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return account_key(self.platform.value, self.account_id)
+
+
+class RunState(StrEnum):
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    REQUEST = "request"
+
+
+class SyncRequest(BaseModel):
+    """A ``<prefix>.sync.requests`` record (written by the API's ``POST /v1/sync``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    schema_version: int = SCHEMA_VERSION
+    run_id: str | None = None  # the API makes the id it answered with; else the collector does
+    platform: Platform
+    account_id: str
+    handle: str | None = None
+    workspace: str | None = None
+    requested_by: str | None = None
+    requested_at: UtcDatetime | None = None
+
+
+class SyncEvent(BaseModel):
+    """A ``<prefix>.sync.events`` record: one state transition of one run."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    schema_version: int = SCHEMA_VERSION
+    event_id: str  # run_id + state: a replayed event has the same id
+    run_id: str
+    platform: Platform
+    account_id: str
+    handle: str | None = None
+    trigger: Trigger
+    state: RunState
+    at: UtcDatetime
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
+    duration_ms: int | None = None
+    profiles: int = 0
+    posts: int = 0
+    upstream_calls: int = 0  # calls of the whole batch this run was part of ...
+    batch_accounts: int = 1  # ... and how many accounts shared them
+    cache_hit: bool = False
+    error_class: str | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return account_key(self.platform.value, self.account_id)
+
+
+class UpstreamItem(_Record):
+    """A ``<prefix>.raw.upstream-items`` record: what one upstream said about one account.
+
+    Kept so snapshots can be recomputed when a parser is fixed. ``raw`` is the
+    upstream's JSON as received (per source: docs/sources/); ``snapshot_ids``
+    are the snapshots mapped from it (the profile first; posts the post ladder
+    skipped are listed too). ``raw`` is null with ``raw_omitted`` when it was
+    too large for a Kafka record.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    item_id: str = Field(min_length=1)  # deterministic: a repeated answer has the same id
+    platform: Platform
+    account_id: str = Field(min_length=1)  # the immutable id, or "@handle" when unresolved
+    handle: str | None = None
+    source: str
+    fetched_at: UtcDatetime
+    sync_run_id: str | None = None  # a run that received it (a cached answer reaches several)
+    state: str  # the account state the source read from it (active, suspended, ...)
+    snapshot_ids: list[str] = Field(default_factory=list)
+    raw: Any = None
+    raw_bytes: int = Field(ge=0)  # size of ``raw`` as JSON, also when omitted
+    raw_omitted: bool = False
 
     @property
     def key(self) -> str:

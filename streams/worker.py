@@ -13,7 +13,7 @@ from clickhouse.client import make_client
 from socialpulse.contract import Topics
 from socialpulse.kafka import ensure_compacted_topic, ensure_topics, make_consumer, make_producer
 from socialpulse.settings import WorkerSettings
-from streams import sync_runs
+from streams import sync_runs, upstream_items
 from streams.engine import Engine, TableFeed
 from streams.sink import ClickHouseSink
 from streams.state import changelog_topic
@@ -29,6 +29,13 @@ def feeds(topics: Topics) -> list[TableFeed]:
             sync_runs.COLUMNS,
             sync_runs.parse_events,
             sync_runs.rows,
+        ),
+        TableFeed(
+            topics.upstream_items,
+            "upstream_items",
+            upstream_items.COLUMNS,
+            upstream_items.parse_items,
+            upstream_items.rows,
         ),
     ]
 

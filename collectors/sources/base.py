@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from collectors.secrets import SecretToken
 from collectors.upstream import Upstream, UpstreamError
 from socialpulse.contract import Platform, PostSnapshot, ProfileSnapshot
 
@@ -16,8 +17,11 @@ class AccountState(StrEnum):
     PRIVATE = "private"
     NOT_FOUND = "not_found"
     SUSPENDED = "suspended"
-    # No answer about the account this time (a run failed, a batch timed out, a
-    # token is wrong): ``error`` says why; its last known state still stands.
+    # Our credentials cannot read it: no token stored for the account, or the
+    # upstream refused the one we have. Fixed by an operator, not by waiting.
+    AUTH_ERROR = "auth_error"
+    # No answer about the account this time (a run failed, a batch timed out, the
+    # app's own key was refused): ``error`` says why; its last known state stands.
     UNKNOWN = "unknown"
 
 
@@ -30,6 +34,10 @@ class AccountRef:
     account_id: str | None = None
 
 
+# An account's OAuth token (Instagram Graph, LinkedIn), or None when none is stored.
+TokenLookup = Callable[[AccountRef], Awaitable[SecretToken | None]]
+
+
 @dataclass(frozen=True)
 class AccountOutcome:
     """Per account: its state, the raw upstream item kept for re-parsing, any error.
@@ -37,7 +45,8 @@ class AccountOutcome:
     ``state`` ACTIVE with an ``error`` is a partial success: the profile was
     read, its posts were not. ``precision`` holds the rounding step of counts
     the upstream rounds (e.g. ``{"followers": 10000}`` for YouTube), which the
-    snapshot records cannot carry yet.
+    snapshot records cannot carry yet. ``source`` names the source that read it
+    when a routing source handed the account on (else the polled source did).
     """
 
     account: AccountRef
@@ -46,6 +55,7 @@ class AccountOutcome:
     raw: Any = None
     error: UpstreamError | None = None
     precision: Mapping[str, int] = field(default_factory=dict)
+    source: str | None = None
 
 
 @dataclass(frozen=True)

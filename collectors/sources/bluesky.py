@@ -19,11 +19,12 @@ from collectors.normalize import count, parse_id, parse_timestamp, sum_counts
 from collectors.sources.base import AccountOutcome, AccountRef, AccountState, FetchResult
 from collectors.sources.common import (
     Clock,
+    Paging,
     Snapshots,
     dig,
     fetch_per_account,
     json_classifier,
-    map_each,
+    page_posts,
     read_json,
     received_at,
     require,
@@ -112,49 +113,22 @@ class BlueskySource:
             posts_count=count(body.get("postsCount")),
         )
         result = FetchResult(profiles=[profile])
-        feed_error: UpstreamError | None = None
-        pages: list[Any] = []
-        try:
-            await self._feed(account, did, snapshots, upstream, result, pages)
-        except UpstreamError as exc:  # the profile stands; the posts wait for the next fetch
-            feed_error = exc
-        raw = {"profile": body, "feed": pages}
-        result.outcomes.append(AccountOutcome(account, AccountState.ACTIVE, did, raw, feed_error))
+        paging = Paging(
+            upstream_name=UPSTREAM,
+            request=partial(self._feed_request, did),
+            read=lambda page: (page.get("feed") or [], text(page.get("cursor"))),
+            post=partial(_post, did=did, snapshots=snapshots),
+        )
+        feed = await page_posts(paging, self, upstream, account, result)
+        raw = {"profile": body, "feed": feed.pages}
+        result.outcomes.append(AccountOutcome(account, AccountState.ACTIVE, did, raw, feed.error))
         return result
 
-    async def _feed(
-        self,
-        account: AccountRef,
-        did: str,
-        snapshots: Snapshots,
-        upstream: Upstream,
-        result: FetchResult,
-        pages: list[Any],
-    ) -> None:
-        cursor: str | None = None
-        seen = 0
-        while seen < self.max_posts:
-            params = {"actor": did, "limit": str(min(self.page_size, self.max_posts - seen))}
-            if cursor:
-                params["cursor"] = cursor
-            response = await upstream.send(self._request("app.bsky.feed.getAuthorFeed", params))
-            page = read_json(response, UPSTREAM)
-            pages.append(page)
-            items = page.get("feed") or []
-            seen += len(items)
-            observed_at = received_at(response, self.clock)
-            own = [item for item in items if _is_own_post(item, did)]
-            result.posts.extend(
-                map_each(
-                    own,
-                    account,
-                    partial(_post, did=did, snapshots=snapshots, observed_at=observed_at),
-                    result.item_errors,
-                )
-            )
-            cursor = text(page.get("cursor"))
-            if not cursor or not items:
-                return
+    def _feed_request(self, did: str, limit: int, cursor: str | None) -> UpstreamRequest:
+        params = {"actor": did, "limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return self._request("app.bsky.feed.getAuthorFeed", params)
 
 
 def _is_own_post(item: Any, did: str) -> bool:
@@ -168,7 +142,9 @@ def _is_own_post(item: Any, did: str) -> bool:
 
 def _post(
     item: dict[str, Any], *, did: str, snapshots: Snapshots, observed_at: datetime
-) -> PostSnapshot:
+) -> PostSnapshot | None:
+    if not _is_own_post(item, did):
+        return None
     post = item["post"]
     uri = require(parse_id(post.get("uri")), "post.uri")  # at://did/app.bsky.feed.post/rkey
     created = parse_timestamp(dig(post, "record", "createdAt"), now=observed_at)

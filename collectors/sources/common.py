@@ -11,11 +11,20 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from collectors.sources.base import AccountOutcome, AccountRef, AccountState, FetchResult, ItemError
+from collectors.secrets import SecretsError, SecretToken
+from collectors.sources.base import (
+    AccountOutcome,
+    AccountRef,
+    AccountState,
+    FetchResult,
+    ItemError,
+    TokenLookup,
+)
 from collectors.upstream import (
     ErrorClass,
+    PermanentError,
     Upstream,
     UpstreamError,
     UpstreamRequest,
@@ -38,6 +47,7 @@ T = TypeVar("T")
 MAPPING_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 _STATE_BY_CLASS = {
+    ErrorClass.AUTH: AccountState.AUTH_ERROR,
     ErrorClass.NOT_FOUND: AccountState.NOT_FOUND,
     ErrorClass.PRIVATE: AccountState.PRIVATE,
     ErrorClass.SUSPENDED: AccountState.SUSPENDED,
@@ -262,3 +272,101 @@ def require(value: T | None, what: str) -> T:
     if value is None:
         raise ValueError(f"missing {what}")
     return value
+
+
+async def access_token(token_for: TokenLookup, account: AccountRef, upstream: str) -> SecretToken:
+    """The account's OAuth token; none stored (or none readable) fails that account as AUTH."""
+    try:
+        token = await token_for(account)
+    except SecretsError as exc:
+        raise PermanentError(upstream, str(exc), error_class=ErrorClass.AUTH) from exc
+    if token is None:
+        name = account.account_id or account.handle
+        message = (
+            f"no access token stored for {account.platform.value}:{name}; store one with "
+            f"`socialpulse accounts set-token {account.platform.value} {name}`"
+        )
+        raise PermanentError(upstream, message, error_class=ErrorClass.AUTH)
+    return token
+
+
+class PostMapper(Protocol):
+    def __call__(self, item: Any, *, observed_at: datetime) -> PostSnapshot | None: ...
+
+
+class PostLimits(Protocol):
+    """A source's paging settings: its ``max_posts`` newest posts, ``page_size`` per call."""
+
+    @property
+    def max_posts(self) -> int: ...
+
+    @property
+    def page_size(self) -> int: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How one account's posts are paged: the call for a page, and how a page reads.
+
+    ``request(limit, cursor)`` makes the call for up to ``limit`` items after
+    ``cursor`` (None: the newest); ``read(page)`` answers the page's items and
+    the next cursor (None: no more); ``post`` maps one item (None: not a post of
+    this account, e.g. a repost).
+    """
+
+    upstream_name: str
+    request: Callable[[int, str | None], UpstreamRequest]
+    read: Callable[[Any], tuple[Sequence[Any], str | None]]
+    post: PostMapper
+
+
+@dataclass(frozen=True)
+class Paged:
+    """What a posts pass read: every page as answered, and the error that ended it early."""
+
+    pages: list[Any]
+    error: UpstreamError | None = None
+
+
+async def page_posts(
+    paging: Paging,
+    limits: PostLimits,
+    upstream: Upstream,
+    account: AccountRef,
+    result: FetchResult,
+) -> Paged:
+    """Page the newest ``limits.max_posts`` posts into ``result.posts``.
+
+    A failure ends the pass, not the fetch: the profile already read stands and
+    the posts wait for the next poll (a partial success, ``Paged.error``).
+    """
+    pages: list[Any] = []
+    seen, cursor = 0, None
+    try:
+        while seen < limits.max_posts:
+            wanted = min(limits.page_size, limits.max_posts - seen)
+            response = await upstream.send(paging.request(wanted, cursor))
+            page = read_json(response, paging.upstream_name)
+            pages.append(page)
+            found, cursor = paging.read(page)
+            items = list(found)[: limits.max_posts - seen]
+            seen += len(items)
+            observed_at = received_at(response, limits.clock)
+            result.posts.extend(
+                map_each(
+                    items,
+                    account,
+                    lambda item: paging.post(item, observed_at=observed_at),  # noqa: B023 - called here
+                    result.item_errors,
+                )
+            )
+            if not cursor or not items:
+                break
+    except UpstreamError as exc:
+        return Paged(pages, exc)
+    except MAPPING_ERRORS as exc:  # a page of another shape than documented
+        return Paged(pages, malformed(paging.upstream_name, exc))
+    return Paged(pages)

@@ -13,21 +13,30 @@ errors ``{"error": {"code", "error_subcode", "is_transient", ...}}``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from collectors.normalize import count, parse_id, parse_timestamp
-from collectors.sources.base import AccountOutcome, AccountRef, AccountState, FetchResult
+from collectors.secrets import SecretToken
+from collectors.sources.base import (
+    AccountOutcome,
+    AccountRef,
+    AccountState,
+    FetchResult,
+    TokenLookup,
+)
 from collectors.sources.common import (
     Clock,
+    Paging,
     Snapshots,
+    access_token,
     dig,
     fetch_per_account,
     json_classifier,
-    map_each,
+    page_posts,
     read_json,
     received_at,
     require,
@@ -89,8 +98,7 @@ CLASSIFY = json_classifier(UPSTREAM, _read_error)
 
 @dataclass(frozen=True)
 class InstagramGraphSource:
-    # The access token for an account: per-account OAuth tokens in production.
-    token_for: Callable[[AccountRef], str]
+    token_for: TokenLookup  # each account's OAuth token, from the encrypted token store
     base_url: str = "https://graph.facebook.com/v21.0"
     max_posts: int = 25
     page_size: int = 25
@@ -107,13 +115,14 @@ class InstagramGraphSource:
             self.name, self.platform, UPSTREAM, accounts, run_id, upstream, self._one
         )
 
-    def _request(self, account: AccountRef, path: str, params: dict[str, str]) -> UpstreamRequest:
+    def _request(self, token: SecretToken, path: str, params: dict[str, str]) -> UpstreamRequest:
         return UpstreamRequest(
             upstream=UPSTREAM,
             method="GET",
             url=f"{self.base_url}/{path}",
             params=params,
-            headers={"Authorization": f"Bearer {self.token_for(account)}"},
+            # In a header, not ?access_token=: URLs end up in logs.
+            headers={"Authorization": f"Bearer {token.reveal()}"},
             cache_ttl_s=self.cache_ttl_s,
             classify=CLASSIFY,
         )
@@ -124,7 +133,8 @@ class InstagramGraphSource:
         if not account.account_id:
             message = f"{account.handle}: the Graph API needs the connected account's ig-user-id"
             raise PermanentError(UPSTREAM, message, error_class=ErrorClass.AUTH)
-        request = self._request(account, account.account_id, {"fields": PROFILE_FIELDS})
+        token = await access_token(self.token_for, account, UPSTREAM)
+        request = self._request(token, account.account_id, {"fields": PROFILE_FIELDS})
         response = await upstream.send(request)
         body = read_json(response, UPSTREAM)
         account_id = require(parse_id(body.get("id")), "id")
@@ -138,47 +148,31 @@ class InstagramGraphSource:
             posts_count=count(body.get("media_count")),
         )
         result = FetchResult(profiles=[profile])
-        pages: list[Any] = []
-        error: UpstreamError | None = None
-        try:
-            await self._media(account, account_id, snapshots, upstream, result, pages)
-        except UpstreamError as exc:  # the profile stands; the media wait
-            error = exc
-        raw = {"profile": body, "media": pages}
-        result.outcomes.append(AccountOutcome(account, AccountState.ACTIVE, account_id, raw, error))
+        paging = Paging(
+            upstream_name=UPSTREAM,
+            request=partial(self._media_request, token, account_id),
+            read=_media_page,
+            post=partial(_post, account_id=account_id, snapshots=snapshots),
+        )
+        media = await page_posts(paging, self, upstream, account, result)
+        raw = {"profile": body, "media": media.pages}
+        outcome = AccountOutcome(account, AccountState.ACTIVE, account_id, raw, media.error)
+        result.outcomes.append(outcome)
         return result
 
-    async def _media(
-        self,
-        account: AccountRef,
-        account_id: str,
-        snapshots: Snapshots,
-        upstream: Upstream,
-        result: FetchResult,
-        pages: list[Any],
-    ) -> None:
-        after: str | None = None
-        seen = 0
-        while seen < self.max_posts:
-            params = {
-                "fields": MEDIA_FIELDS,
-                "limit": str(min(self.page_size, self.max_posts - seen)),
-            }
-            if after:
-                params["after"] = after
-            response = await upstream.send(self._request(account, f"{account_id}/media", params))
-            page = read_json(response, UPSTREAM)
-            pages.append(page)
-            media = page.get("data") or []
-            seen += len(media)
-            observed_at = received_at(response, self.clock)
-            mapper = partial(
-                _post, account_id=account_id, snapshots=snapshots, observed_at=observed_at
-            )
-            result.posts.extend(map_each(media, account, mapper, result.item_errors))
-            after = text(dig(page, "paging", "cursors", "after"))
-            if not dig(page, "paging", "next") or not after or not media:
-                return
+    def _media_request(
+        self, token: SecretToken, account_id: str, limit: int, after: str | None
+    ) -> UpstreamRequest:
+        params = {"fields": MEDIA_FIELDS, "limit": str(limit)}
+        if after:
+            params["after"] = after
+        return self._request(token, f"{account_id}/media", params)
+
+
+def _media_page(page: Any) -> tuple[list[Any], str | None]:
+    # ``paging.next`` is absent on the last page, though ``cursors.after`` is still there.
+    after = text(dig(page, "paging", "cursors", "after")) if dig(page, "paging", "next") else None
+    return page.get("data") or [], after
 
 
 def _post(

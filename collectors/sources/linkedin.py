@@ -12,17 +12,25 @@ reset at midnight UTC; a 429 says nothing about when, so that is the wait.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from collectors.normalize import count, parse_id, urn_id
-from collectors.sources.base import AccountOutcome, AccountRef, AccountState, FetchResult
+from collectors.secrets import SecretToken
+from collectors.sources.base import (
+    AccountOutcome,
+    AccountRef,
+    AccountState,
+    FetchResult,
+    TokenLookup,
+)
 from collectors.sources.common import (
     Clock,
     Snapshots,
+    access_token,
     dig,
     fetch_per_account,
     json_classifier,
@@ -53,7 +61,7 @@ def seconds_to_utc_midnight(now: datetime) -> float:
 
 @dataclass(frozen=True)
 class LinkedInSource:
-    token_for: Callable[[AccountRef], str]
+    token_for: TokenLookup  # an organisation admin's OAuth token, from the encrypted store
     base_url: str = "https://api.linkedin.com/rest"
     version: str = "202506"  # LinkedIn-Version; each is served for about a year
     cache_ttl_s: float | None = 300.0
@@ -82,14 +90,14 @@ class LinkedInSource:
             self.name, self.platform, UPSTREAM, accounts, run_id, upstream, self._one
         )
 
-    def _request(self, account: AccountRef, path: str, params: dict[str, str]) -> UpstreamRequest:
+    def _request(self, token: SecretToken, path: str, params: dict[str, str]) -> UpstreamRequest:
         return UpstreamRequest(
             upstream=UPSTREAM,
             method="GET",
             url=f"{self.base_url}/{path}",
             params=params,
             headers={
-                "Authorization": f"Bearer {self.token_for(account)}",
+                "Authorization": f"Bearer {token.reveal()}",
                 "LinkedIn-Version": self.version,
                 "X-Restli-Protocol-Version": "2.0.0",
             },
@@ -100,14 +108,15 @@ class LinkedInSource:
     async def _one(
         self, account: AccountRef, snapshots: Snapshots, upstream: Upstream
     ) -> FetchResult:
+        token = await access_token(self.token_for, account, UPSTREAM)
         organisation: dict[str, Any] = {}
         org_id = urn_id(account.account_id) if account.account_id else None
         if org_id is None:
-            organisation = await self._by_vanity(account, upstream)
+            organisation = await self._by_vanity(account, token, upstream)
             org_id = require(parse_id(organisation.get("id")), "organization id")
         urn = quote(f"urn:li:organization:{org_id}", safe="")
         params = {"edgeType": "COMPANY_FOLLOWED_BY_MEMBER"}
-        response = await upstream.send(self._request(account, f"networkSizes/{urn}", params))
+        response = await upstream.send(self._request(token, f"networkSizes/{urn}", params))
         body = read_json(response, UPSTREAM)
         profile = snapshots.profile(
             account_id=org_id,
@@ -120,9 +129,11 @@ class LinkedInSource:
         outcome = AccountOutcome(account, AccountState.ACTIVE, org_id, raw=raw)
         return FetchResult(profiles=[profile], outcomes=[outcome])
 
-    async def _by_vanity(self, account: AccountRef, upstream: Upstream) -> dict[str, Any]:
+    async def _by_vanity(
+        self, account: AccountRef, token: SecretToken, upstream: Upstream
+    ) -> dict[str, Any]:
         params = {"q": "vanityName", "vanityName": account.handle.lstrip("@")}
-        response = await upstream.send(self._request(account, "organizations", params))
+        response = await upstream.send(self._request(token, "organizations", params))
         elements = read_json(response, UPSTREAM).get("elements") or []
         if not elements or not isinstance(elements[0], dict):
             message = f"no organisation with vanity name {account.handle}"

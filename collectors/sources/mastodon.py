@@ -20,11 +20,12 @@ from collectors.normalize import count, parse_id, parse_timestamp
 from collectors.sources.base import AccountOutcome, AccountRef, AccountState, FetchResult
 from collectors.sources.common import (
     Clock,
+    Paging,
     Snapshots,
     dig,
     fetch_per_account,
     json_classifier,
-    map_each,
+    page_posts,
     read_json,
     received_at,
     require,
@@ -67,7 +68,6 @@ class Server:
 
 @dataclass(frozen=True)
 class _Target:
-    account: AccountRef
     server: Server
     local_id: str
 
@@ -123,7 +123,7 @@ class MastodonSource:
             request = self._request(server, "accounts/lookup", {"acct": user})
         response = await upstream.send(request)
         body = read_json(response, UPSTREAM)
-        target = _Target(account, server, require(parse_id(body.get("id")), "id"))
+        target = _Target(server, require(parse_id(body.get("id")), "id"))
         account_id = target.account_id
         if body.get("suspended") is True:
             # Suspended accounts answer with zeroed counts: no snapshot, just the state.
@@ -134,16 +134,17 @@ class MastodonSource:
         result = FetchResult(
             profiles=[self._profile(body, account, account_id, observed_at, snapshots)]
         )
-        statuses: list[Any] = []
-        error: UpstreamError | None = None
-        try:
-            await self._statuses(target, snapshots, upstream, result, statuses)
-        except UpstreamError as exc:  # the profile stands; the posts wait for the next fetch
-            error = exc
+        paging = Paging(
+            upstream_name=UPSTREAM,
+            request=partial(self._statuses_request, target),
+            read=_statuses_page,
+            post=partial(_post, account_id=account_id, snapshots=snapshots),
+        )
+        statuses = await page_posts(paging, self, upstream, account, result)
         # A locked account approves its followers; its counts are still public.
         state = AccountState.PRIVATE if body.get("locked") is True else AccountState.ACTIVE
-        raw = {"account": body, "statuses": statuses}
-        result.outcomes.append(AccountOutcome(account, state, account_id, raw, error))
+        raw = {"account": body, "statuses": statuses.pages}
+        result.outcomes.append(AccountOutcome(account, state, account_id, raw, statuses.error))
         return result
 
     def _profile(
@@ -165,45 +166,16 @@ class MastodonSource:
             posts_count=count(body.get("statuses_count")),
         )
 
-    async def _statuses(
-        self,
-        target: _Target,
-        snapshots: Snapshots,
-        upstream: Upstream,
-        result: FetchResult,
-        raw: list[Any],
-    ) -> None:
-        path = f"accounts/{target.local_id}/statuses"
-        max_id: str | None = None
-        while len(raw) < self.max_posts:
-            params = {
-                "limit": str(min(self.page_size, self.max_posts - len(raw))),
-                "exclude_reblogs": "true",
-            }
-            if max_id:
-                params["max_id"] = max_id  # what the Link rel="next" header points at
-            response = await upstream.send(self._request(target.server, path, params))
-            page = read_json(response, UPSTREAM)
-            if not isinstance(page, list) or not page:
-                return
-            raw.extend(page)
-            observed_at = received_at(response, self.clock)
-            result.posts.extend(
-                map_each(
-                    page,
-                    target.account,
-                    partial(
-                        _post,
-                        account_id=target.account_id,
-                        snapshots=snapshots,
-                        observed_at=observed_at,
-                    ),
-                    result.item_errors,
-                )
-            )
-            max_id = parse_id(dig(page, -1, "id"))
-            if max_id is None:
-                return
+    def _statuses_request(self, target: _Target, limit: int, max_id: str | None) -> UpstreamRequest:
+        params = {"limit": str(limit), "exclude_reblogs": "true"}
+        if max_id:
+            params["max_id"] = max_id
+        return self._request(target.server, f"accounts/{target.local_id}/statuses", params)
+
+
+def _statuses_page(page: Any) -> tuple[list[Any], str | None]:
+    # A bare list; the next page is below its last id (what the Link rel="next" says).
+    return (page, parse_id(dig(page, -1, "id"))) if isinstance(page, list) else ([], None)
 
 
 def _post(

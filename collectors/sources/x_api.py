@@ -23,12 +23,14 @@ from collectors.sources.common import (
     MAPPING_ERRORS,
     Clock,
     CountingUpstream,
+    Paged,
+    Paging,
     Snapshots,
     dig,
     failed,
     json_classifier,
     malformed,
-    map_each,
+    page_posts,
     read_json,
     received_at,
     require,
@@ -64,7 +66,6 @@ def _user_error(problem: dict[str, Any]) -> UpstreamError:
 
 @dataclass(frozen=True)
 class _Timeline:
-    account: AccountRef
     user_id: str
     handle: str
 
@@ -177,48 +178,30 @@ class XApiSource:
         )
         result = FetchResult(profiles=[profile])
         protected = user.get("protected") is True
-        error: UpstreamError | None = None
-        tweets: list[Any] = []
-        if self.max_posts > 0 and not protected:  # a protected timeline is not readable
-            try:
-                timeline = _Timeline(account, user_id, profile.handle)
-                await self._tweets(timeline, snapshots, upstream, result, tweets)
-            except UpstreamError as exc:  # the profile stands; the tweets wait
-                error = exc
+        tweets = Paged([])
+        if not protected:  # a protected timeline is not readable
+            timeline = _Timeline(user_id, profile.handle)
+            paging = Paging(
+                upstream_name=UPSTREAM,
+                request=partial(self._tweets_request, user_id),
+                read=lambda page: (page.get("data") or [], text(dig(page, "meta", "next_token"))),
+                post=partial(_post, timeline=timeline, snapshots=snapshots),
+            )
+            tweets = await page_posts(paging, self, upstream, account, result)
         state = AccountState.PRIVATE if protected else AccountState.ACTIVE
-        raw = {"user": user, "tweets": tweets}
-        result.outcomes.append(AccountOutcome(account, state, user_id, raw, error))
+        raw = {"user": user, "tweets": tweets.pages}
+        result.outcomes.append(AccountOutcome(account, state, user_id, raw, tweets.error))
         return result
 
-    async def _tweets(
-        self,
-        timeline: _Timeline,
-        snapshots: Snapshots,
-        upstream: Upstream,
-        result: FetchResult,
-        raw: list[Any],
-    ) -> None:
-        token: str | None = None
-        while len(raw) < self.max_posts:
-            wanted = min(self.page_size, max(5, self.max_posts - len(raw)))
-            params = {
-                "tweet.fields": "public_metrics,created_at,attachments",
-                "exclude": "retweets",
-                "max_results": str(wanted),
-            }
-            if token:
-                params["pagination_token"] = token
-            path = f"users/{timeline.user_id}/tweets"
-            response = await upstream.send(self._request(path, params))
-            body = read_json(response, UPSTREAM)
-            page = (body.get("data") or [])[: self.max_posts - len(raw)]
-            raw.extend(page)
-            observed_at = received_at(response, self.clock)
-            mapper = partial(_post, timeline=timeline, snapshots=snapshots, observed_at=observed_at)
-            result.posts.extend(map_each(page, timeline.account, mapper, result.item_errors))
-            token = text(dig(body, "meta", "next_token"))
-            if not token or not page:
-                return
+    def _tweets_request(self, user_id: str, limit: int, token: str | None) -> UpstreamRequest:
+        params = {
+            "tweet.fields": "public_metrics,created_at,attachments",
+            "exclude": "retweets",
+            "max_results": str(max(5, limit)),  # the API takes 5..100; extras are dropped
+        }
+        if token:
+            params["pagination_token"] = token
+        return self._request(f"users/{user_id}/tweets", params)
 
 
 def _lookup_key(key: str, user: dict[str, Any]) -> str:

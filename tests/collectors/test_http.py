@@ -17,7 +17,7 @@ from collectors.cache import ResponseCache
 from collectors.circuit import Admission, CircuitBreaker, CircuitOpenError
 from collectors.clock import Clock, ManualClock, SystemClock
 from collectors.http import HttpPermanentError, HttpTransientError, HttpUpstream, RetryPolicy
-from collectors.ratelimit import RateLimiter
+from collectors.ratelimit import FALLBACK_RATE, Rate, RateLimiter
 from collectors.upstream import (
     ErrorClass,
     PermanentError,
@@ -289,6 +289,15 @@ async def test_token_bucket_is_shared_by_two_clients_on_one_redis(ns: Namespace)
     settled = [t for t in arrivals if t >= arrivals[0] + 1.0]
     for t in settled:
         assert sum(1 for u in settled if t <= u < t + 1.0) <= 11
+
+
+def test_a_per_server_bucket_takes_its_family_rate() -> None:
+    # Mastodon's buckets are per server ("mastodon:<host>"); the operator sets "mastodon".
+    limiter = RateLimiter(Redis(), "p", ManualClock(NOW), {"mastodon": 2.5, "x": 7.0})
+    assert limiter.rate("mastodon:mastodon.social") == Rate(2.5, 2)
+    assert limiter.rate("mastodon:fosstodon.org") == Rate(2.5, 2)
+    assert limiter.rate("x") == Rate(7.0, 7)
+    assert limiter.rate("nobody-knows").per_second == FALLBACK_RATE
 
 
 @pytest.mark.redis_db

@@ -11,6 +11,7 @@ from clickhouse.accounts import track
 from clickhouse.client import make_client
 from collectors.clock import ManualClock
 from collectors.registry import Registry, TrackedAccount, clickhouse_loader, load_file, merge
+from socialpulse.cli import main
 from socialpulse.contract import Platform
 from tests.conftest import Namespace
 
@@ -66,6 +67,30 @@ async def test_clickhouse_accounts_merge_with_the_file_and_survive_an_outage(
     ch.command("DROP TABLE accounts")  # the next read fails, and so does reconnecting
     clock.advance(61)
     assert {a.key for a in await registry.accounts()} == set(accounts)
+
+
+@pytest.mark.clickhouse_db
+def test_accounts_add_writes_the_label_and_the_handle(
+    ns: Namespace, ch: Client, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in ns.env.items():
+        monkeypatch.setenv(name, value)
+    add = ["accounts", "add", "instagram", "--workspace", "w"]
+    assert main([*add, "1784", "--handle", "rival", "--label", "competitor"]) == 0
+    assert "as competitor" in capsys.readouterr().out
+    assert main([*add, "1", "2"]) == 0
+    assert main([*add, "3", "4", "--handle", "one"]) == 2  # a handle names one account
+    with pytest.raises(SystemExit):
+        main([*add, "5", "--label", "friend"])
+    rows = ch.query(
+        "SELECT account_id, handle, label, added_by FROM accounts FINAL"
+        " WHERE workspace = 'w' ORDER BY account_id"
+    ).result_rows
+    assert rows == [
+        ("1", "1", "own", "cli"),
+        ("1784", "rival", "competitor", "cli"),
+        ("2", "2", "own", "cli"),
+    ]
 
 
 def test_one_account_in_several_places_is_polled_once() -> None:

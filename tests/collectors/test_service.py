@@ -15,8 +15,7 @@ from prometheus_client import REGISTRY
 from collectors.clock import ManualClock
 from collectors.registry import TrackedAccount
 from collectors.simulator_source import simulated_ids
-from collectors.sync_runs import SyncRequest
-from socialpulse.contract import Platform
+from socialpulse.contract import Platform, SyncRequest
 from socialpulse.kafka import ensure_topics
 from socialpulse.settings import REPO_ROOT, CollectorSettings
 from tests.collectors.helpers import collector_kit, read_all

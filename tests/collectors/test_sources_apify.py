@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 
+from collectors.clock import ManualClock, SystemClock
+from collectors.http import HttpUpstream
 from collectors.sources.apify import ApifyClient
 from collectors.sources.apify_actor import ApifyActorSource
 from collectors.sources.apify_instagram import InstagramProfileScraper
@@ -16,7 +17,7 @@ from collectors.sources.base import AccountRef, AccountState, FetchResult
 from collectors.sources.common import MalformedResponse
 from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
+from tests.collectors.helpers import Wires
 from tests.fakes.apify import TOKEN, ApifyWorld, make_apify
 from tests.fakes.core import (
     FakeUpstream,
@@ -30,6 +31,9 @@ from tests.fakes.core import (
 
 NOW = datetime(2026, 11, 21, 10, 15, tzinfo=UTC)
 SYNC = "/v2/acts/*/run-sync-get-dataset-items"
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 def clock() -> datetime:
@@ -56,13 +60,6 @@ def fake(server: tuple[ApifyWorld, FakeUpstream, str], world: ApifyWorld) -> Fak
     return server[1]
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock, timeout_cap_s=5.0)
-    yield simple
-    await simple.aclose()
-
-
 def client(server: tuple[ApifyWorld, FakeUpstream, str], **options: object) -> ApifyClient:
     return ApifyClient(token=TOKEN, base_url=server[2], clock=clock, **options)  # type: ignore[arg-type]
 
@@ -81,7 +78,7 @@ def by_handle(result: FetchResult) -> dict[str, object]:
 async def test_one_run_per_batch(
     server: tuple[ApifyWorld, FakeUpstream, str],
     fake: FakeUpstream,
-    upstream: SimpleUpstream,
+    upstream: HttpUpstream,
     accounts: int,
     batch_size: int,
 ) -> None:
@@ -100,7 +97,7 @@ async def test_a_408_sync_timeout_continues_the_same_run_asynchronously(
     server: tuple[ApifyWorld, FakeUpstream, str],
     world: ApifyWorld,
     fake: FakeUpstream,
-    upstream: SimpleUpstream,
+    upstream: HttpUpstream,
 ) -> None:
     world.behave("apify/instagram-profile-scraper", mode="sync_timeout", polls=2)
     source = ApifyActorSource(InstagramProfileScraper(), client(server))
@@ -125,7 +122,7 @@ async def test_async_run_is_polled_and_its_dataset_paged(
     server: tuple[ApifyWorld, FakeUpstream, str],
     world: ApifyWorld,
     fake: FakeUpstream,
-    upstream: SimpleUpstream,
+    upstream: HttpUpstream,
 ) -> None:
     world.behave("apify/instagram-profile-scraper", polls=1)
     source = ApifyActorSource(InstagramProfileScraper(), client(server, sync=False, page_limit=2))
@@ -149,7 +146,7 @@ async def test_async_run_is_polled_and_its_dataset_paged(
 async def test_timed_out_run_keeps_its_partial_dataset_and_marks_the_rest(
     server: tuple[ApifyWorld, FakeUpstream, str],
     world: ApifyWorld,
-    upstream: SimpleUpstream,
+    upstream: HttpUpstream,
     sync: bool,
 ) -> None:
     # Async: polled until TIMED-OUT. Sync: the endpoint's 400 run-failed names the run.
@@ -174,7 +171,7 @@ async def test_a_run_still_going_after_max_polls_is_aborted_and_its_items_kept(
     server: tuple[ApifyWorld, FakeUpstream, str],
     world: ApifyWorld,
     fake: FakeUpstream,
-    upstream: SimpleUpstream,
+    upstream: HttpUpstream,
 ) -> None:
     world.behave("apify/instagram-profile-scraper", polls=50, final_status="ABORTED", keep_items=1)
     source = ApifyActorSource(InstagramProfileScraper(), client(server, sync=False, max_polls=2))
@@ -202,7 +199,7 @@ async def test_a_run_still_going_after_max_polls_is_aborted_and_its_items_kept(
 async def test_credit_and_auth_errors_fail_the_batch_without_retry(
     server: tuple[ApifyWorld, FakeUpstream, str],
     fake: FakeUpstream,
-    upstream: SimpleUpstream,
+    upstream: HttpUpstream,
     status: int,
     kind: str,
     error_class: ErrorClass,
@@ -222,40 +219,31 @@ async def test_credit_and_auth_errors_fail_the_batch_without_retry(
 
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
 async def test_429_surfaces_as_rate_limited_with_the_wait(
-    server: tuple[ApifyWorld, FakeUpstream, str],
-    fake: FakeUpstream,
-    upstream: SimpleUpstream,
-    form: str,
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, wires: Wires, form: str
 ) -> None:
     retry_after = "7" if form == "seconds" else http_date(7)
     body = {
         "error": {"type": "rate-limit-exceeded", "message": "You have exceeded the rate limit."}
     }
     fake.inject(SYNC, rate_limited(retry_after, body))
-    real_clock_upstream = SimpleUpstream()  # an HTTP-date is relative to the real now
-    try:
-        source = ApifyActorSource(InstagramProfileScraper(), client(server))
-        result = await source.fetch(
-            refs(Platform.INSTAGRAM, "natgeo"), run_id="r", upstream=real_clock_upstream
-        )
-    finally:
-        await real_clock_upstream.aclose()
+    real_clock = await wires.make(SystemClock())  # an HTTP-date is relative to the real now
+    source = ApifyActorSource(InstagramProfileScraper(), client(server))
+    result = await source.fetch(
+        refs(Platform.INSTAGRAM, "natgeo"), run_id="r", upstream=real_clock.upstream
+    )
     (outcome,) = result.outcomes
     assert isinstance(outcome.error, RateLimitedError)
     assert 5.0 <= outcome.error.retry_after_s <= 7.0
 
 
 async def test_5xx_malformed_json_and_slow_answers_fail_only_that_batch(
-    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, wires: Wires
 ) -> None:
     fake.inject(SYNC, server_error(502), malformed(), slow(1.5))
     source = ApifyActorSource(InstagramProfileScraper(), client(server), batch_size=1)
     accounts = refs(Platform.INSTAGRAM, "user1", "user2", "user3", "user4")
-    timing_out = SimpleUpstream(clock, timeout_cap_s=0.3)
-    try:
-        result = await source.fetch(accounts, run_id="r", upstream=timing_out)
-    finally:
-        await timing_out.aclose()
+    timing_out = await wires.make(ManualClock(NOW.timestamp()), timeout_cap_s=0.3)
+    result = await source.fetch(accounts, run_id="r", upstream=timing_out.upstream)
 
     errors = {o.account.handle: o.error for o in result.outcomes}
     assert errors["user1"] is not None and errors["user1"].error_class is ErrorClass.TRANSIENT

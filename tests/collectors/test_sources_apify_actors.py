@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 
+from collectors.clock import ManualClock
+from collectors.http import HttpUpstream
 from collectors.sources.apify import ApifyClient
 from collectors.sources.apify_actor import ApifyActorSource
 from collectors.sources.apify_facebook import FacebookPagesScraper, FacebookPostsScraper
@@ -18,7 +19,7 @@ from collectors.sources.apify_youtube import YouTubeScraper
 from collectors.sources.base import AccountRef, AccountState, FetchResult
 from collectors.upstream import ErrorClass
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
+from tests.collectors.helpers import Wire, Wires
 from tests.fakes.apify import TOKEN, ApifyWorld, make_apify
 from tests.fakes.core import (
     FakeUpstream,
@@ -26,6 +27,9 @@ from tests.fakes.core import (
 
 NOW = datetime(2026, 11, 21, 10, 15, tzinfo=UTC)
 SYNC = "/v2/acts/*/run-sync-get-dataset-items"
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 def clock() -> datetime:
@@ -52,13 +56,6 @@ def fake(server: tuple[ApifyWorld, FakeUpstream, str], world: ApifyWorld) -> Fak
     return server[1]
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock, timeout_cap_s=5.0)
-    yield simple
-    await simple.aclose()
-
-
 def client(server: tuple[ApifyWorld, FakeUpstream, str], **options: object) -> ApifyClient:
     return ApifyClient(token=TOKEN, base_url=server[2], clock=clock, **options)  # type: ignore[arg-type]
 
@@ -72,7 +69,7 @@ def by_handle(result: FetchResult) -> dict[str, object]:
 
 
 async def test_instagram_profiles_posts_private_and_not_found(
-    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     source = ApifyActorSource(InstagramProfileScraper(), client(server))
     accounts = refs(Platform.INSTAGRAM, "natgeo", "quiet.garden", "ghost_account_xyz")
@@ -127,26 +124,42 @@ async def test_instagram_profiles_posts_private_and_not_found(
 
 
 async def test_snapshot_ids_are_deterministic(
-    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, wires: Wires
 ) -> None:
     source = ApifyActorSource(InstagramProfileScraper(), client(server))
     accounts = refs(Platform.INSTAGRAM, "natgeo")
-    first = await source.fetch(accounts, run_id="r", upstream=upstream)
-    again = await source.fetch(accounts, run_id="r", upstream=upstream)
+    now = NOW.timestamp()
+    here = await wires.make(ManualClock(now))
+    first = await source.fetch(accounts, run_id="r", upstream=here.upstream)
+    # Another cache space: the same answer at the same time, asked for upstream again.
+    elsewhere = await wires.make(ManualClock(now), cache="elsewhere")
+    again = await source.fetch(accounts, run_id="r", upstream=elsewhere.upstream)
+    assert len(fake.calls(SYNC)) == 2
     ids = [s.snapshot_id for s in (*first.profiles, *first.posts)]
     assert ids == [s.snapshot_id for s in (*again.profiles, *again.posts)]
     assert len(set(ids)) == len(ids)
-    later = SimpleUpstream(lambda: NOW + timedelta(minutes=15))
-    try:
-        other = await source.fetch(accounts, run_id="r", upstream=later)
-    finally:
-        await later.aclose()
+    later = await wires.make(ManualClock(now + 15 * 60), cache="later")
+    other = await source.fetch(accounts, run_id="r", upstream=later.upstream)
     assert other.profiles[0].observed_at == NOW + timedelta(minutes=15)
     assert other.profiles[0].snapshot_id != first.profiles[0].snapshot_id
 
 
+async def test_a_cached_answer_repeats_its_observation(
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, wire: Wire
+) -> None:
+    source = ApifyActorSource(InstagramProfileScraper(), client(server))
+    accounts = refs(Platform.INSTAGRAM, "natgeo")
+    first = await source.fetch(accounts, run_id="r", upstream=wire.upstream)
+    assert isinstance(wire.clock, ManualClock)
+    wire.clock.advance(60)  # inside the cache TTL: no new run, the same observation
+    again = await source.fetch(accounts, run_id="r", upstream=wire.upstream)
+    assert len(fake.calls(SYNC)) == 1 and again.upstream_calls == 1  # one call, from the cache
+    assert [p.snapshot_id for p in again.profiles] == [p.snapshot_id for p in first.profiles]
+    assert again.profiles[0].observed_at == NOW
+
+
 async def test_tiktok_videos_become_one_profile_and_posts(
-    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     source = ApifyActorSource(TikTokScraper(videos_per_profile=10), client(server))
     accounts = refs(
@@ -192,7 +205,7 @@ async def test_tiktok_videos_become_one_profile_and_posts(
 
 
 async def test_facebook_pages_and_posts(
-    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     pages = ApifyActorSource(FacebookPagesScraper(), client(server))
     result = await pages.fetch(
@@ -235,7 +248,7 @@ async def test_facebook_pages_and_posts(
 
 
 async def test_x_tweet_scraper_skips_retweets_and_placeholder_rows(
-    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     source = ApifyActorSource(TweetScraper(tweets_per_account=10), client(server))
     result = await source.fetch(
@@ -278,7 +291,7 @@ async def test_x_tweet_scraper_skips_retweets_and_placeholder_rows(
 
 
 async def test_youtube_scraper_rounds_subscribers_with_a_precision(
-    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[ApifyWorld, FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     source = ApifyActorSource(YouTubeScraper(videos_per_channel=5), client(server))
     result = await source.fetch(refs(Platform.YOUTUBE, "@mkbhd"), run_id="r", upstream=upstream)

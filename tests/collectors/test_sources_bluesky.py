@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 
+from collectors.clock import ManualClock
+from collectors.http import HttpUpstream
 from collectors.sources.base import AccountRef, AccountState
 from collectors.sources.bluesky import BlueskySource
 from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
+from tests.collectors.helpers import Wire
 from tests.fakes.bluesky import make_bluesky
 from tests.fakes.core import FakeUpstream, malformed, rate_limited, server_error
 from tests.fakes.fixtures import NOW, clock, outcomes, refs
@@ -20,6 +21,9 @@ from tests.fakes.fixtures import NOW, clock, outcomes, refs
 DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
 PROFILE = "/xrpc/app.bsky.actor.getProfile"
 FEED = "/xrpc/app.bsky.feed.getAuthorFeed"
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +44,8 @@ def source(server: tuple[FakeUpstream, str]) -> BlueskySource:
     return BlueskySource(base_url=server[1], page_size=2, clock=clock)
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock)
-    yield simple
-    await simple.aclose()
-
-
 async def test_profile_and_cursor_paged_feed(
-    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: BlueskySource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     result = await source.fetch(refs(Platform.BLUESKY, "bsky.app"), run_id="r", upstream=upstream)
 
@@ -94,7 +91,7 @@ async def test_profile_and_cursor_paged_feed(
 
 
 async def test_a_known_did_is_asked_for_directly(
-    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: BlueskySource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     account = AccountRef(Platform.BLUESKY, "old-handle.example.com", account_id=DID)
     result = await BlueskySource(base_url=source.base_url, max_posts=0, clock=clock).fetch(
@@ -105,7 +102,7 @@ async def test_a_known_did_is_asked_for_directly(
 
 
 async def test_account_states_and_one_failure_does_not_stop_the_others(
-    source: BlueskySource, upstream: SimpleUpstream
+    source: BlueskySource, upstream: HttpUpstream
 ) -> None:
     handles = (
         "nobody.bsky.social",
@@ -130,7 +127,7 @@ async def test_account_states_and_one_failure_does_not_stop_the_others(
 
 
 async def test_a_failing_feed_keeps_the_profile(
-    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: BlueskySource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     fake.inject(FEED, server_error(503))
     result = await source.fetch(refs(Platform.BLUESKY, "bsky.app"), run_id="r", upstream=upstream)
@@ -142,12 +139,16 @@ async def test_a_failing_feed_keeps_the_profile(
 
 
 async def test_rate_limits_and_malformed_answers_are_per_account(
-    source: BlueskySource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: BlueskySource, fake: FakeUpstream, wire: Wire
 ) -> None:
     fake.inject(PROFILE, rate_limited("30"), malformed())
     handles = ("bsky.app", "quiet.bsky.social", "bsky.app")
     result = await BlueskySource(base_url=source.base_url, max_posts=0, clock=clock).fetch(
-        refs(Platform.BLUESKY, *handles), run_id="r", upstream=upstream
+        refs(Platform.BLUESKY, *handles), run_id="r", upstream=wire.upstream
+    )
+    # The 429's Retry-After paused the shared bucket: the next account waited for it.
+    assert isinstance(wire.clock, ManualClock) and sum(wire.clock.sleeps) == pytest.approx(
+        30, abs=0.01
     )
 
     first, second, third = result.outcomes

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 
+from collectors.http import HttpUpstream
 from collectors.sources.base import AccountRef, AccountState
 from collectors.sources.instagram_graph import InstagramGraphSource
 from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
+from tests.collectors.helpers import static_token
 from tests.fakes.core import FakeUpstream, json_answer
 from tests.fakes.fixtures import clock, outcomes
 from tests.fakes.instagram_graph import TOKEN, VERSION, make_instagram_graph
 
 ACME = "17841405822304914"
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +39,8 @@ def fake(server: tuple[FakeUpstream, str]) -> FakeUpstream:
 
 def graph(base_url: str, token: str = TOKEN, **options: int) -> InstagramGraphSource:
     return InstagramGraphSource(
-        token_for=lambda account: token, base_url=base_url, clock=clock, **options
+        token_for=static_token(token), base_url=base_url, clock=clock, **options
     )
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock)
-    yield simple
-    await simple.aclose()
 
 
 def acme() -> AccountRef:
@@ -52,7 +48,7 @@ def acme() -> AccountRef:
 
 
 async def test_profile_and_cursor_paged_media(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     result = await graph(server[1], page_size=2).fetch([acme()], run_id="r", upstream=upstream)
 
@@ -86,7 +82,7 @@ async def test_profile_and_cursor_paged_media(
 
 
 async def test_max_posts_stops_paging(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     result = await graph(server[1], page_size=2, max_posts=3).fetch(
         [acme()], run_id="r", upstream=upstream
@@ -96,7 +92,7 @@ async def test_max_posts_stops_paging(
 
 
 async def test_unknown_ids_handles_and_expired_tokens(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     accounts = [
         AccountRef(Platform.INSTAGRAM, "gone", account_id="17840000000000000"),
@@ -110,17 +106,18 @@ async def test_unknown_ids_handles_and_expired_tokens(
         by["handle.only"].error is not None
         and by["handle.only"].error.error_class is ErrorClass.AUTH
     )
+    assert by["handle.only"].state is AccountState.AUTH_ERROR  # not readable with our tokens
     assert by["acme.coffee"].state is AccountState.ACTIVE
     assert len(fake.calls()) == 1 + 2  # nothing sent for the handle-only account
 
     expired = await graph(server[1], token="expired").fetch([acme()], run_id="r", upstream=upstream)
     (outcome,) = expired.outcomes
     assert outcome.error is not None and outcome.error.error_class is ErrorClass.AUTH  # code 190
-    assert "190" in str(outcome.error)
+    assert "190" in str(outcome.error) and outcome.state is AccountState.AUTH_ERROR
 
 
 async def test_graph_rate_limits_wait_for_the_usage_header(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     usage = json.dumps(
         {ACME: [{"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": 15}]}
@@ -139,7 +136,7 @@ async def test_graph_rate_limits_wait_for_the_usage_header(
 
 
 async def test_transient_graph_errors_and_partial_media(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     body = {
         "error": {

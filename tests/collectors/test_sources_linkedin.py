@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 
+from collectors.http import HttpUpstream
 from collectors.sources.base import AccountRef, AccountState
 from collectors.sources.linkedin import LinkedInSource, seconds_to_utc_midnight
 from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
+from tests.collectors.helpers import static_token
 from tests.fakes.core import FakeUpstream, json_answer
 from tests.fakes.fixtures import NOW, clock, outcomes
 from tests.fakes.linkedin import TOKEN, make_linkedin
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +36,11 @@ def fake(server: tuple[FakeUpstream, str]) -> FakeUpstream:
 
 @pytest.fixture
 def source(server: tuple[FakeUpstream, str]) -> LinkedInSource:
-    return LinkedInSource(token_for=lambda account: TOKEN, base_url=server[1], clock=clock)
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock)
-    yield simple
-    await simple.aclose()
+    return LinkedInSource(token_for=static_token(TOKEN), base_url=server[1], clock=clock)
 
 
 async def test_followers_by_id_and_by_vanity_name(
-    source: LinkedInSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: LinkedInSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     accounts = [
         AccountRef(Platform.LINKEDIN, "linkedin", account_id="urn:li:organization:2414183"),
@@ -64,19 +60,18 @@ async def test_followers_by_id_and_by_vanity_name(
         "linkedin",
         "LinkedIn",
     )
+    # Both name one organisation: its follower count is asked for once, then cached.
     sizes = fake.calls("/rest/networkSizes/*")
-    assert [s.raw_path for s in sizes] == [
-        "/rest/networkSizes/urn%3Ali%3Aorganization%3A2414183"
-    ] * 2
+    assert [s.raw_path for s in sizes] == ["/rest/networkSizes/urn%3Ali%3Aorganization%3A2414183"]
     assert all(s.param("edgeType") == "COMPANY_FOLLOWED_BY_MEMBER" for s in sizes)
     assert all(s.headers["linkedin-version"] == source.version for s in fake.calls())
     assert all(s.headers["x-restli-protocol-version"] == "2.0.0" for s in fake.calls())
     assert fake.calls("/rest/organizations")[0].param("vanityName") == "LinkedIn"
-    assert result.upstream_calls == 3
+    assert result.upstream_calls == 3  # requests made, the cache's answer among them
 
 
 async def test_not_admin_unknown_and_daily_limit(
-    source: LinkedInSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: LinkedInSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     accounts = [
         AccountRef(Platform.LINKEDIN, "microsoft", account_id="1035"),
@@ -88,7 +83,9 @@ async def test_not_admin_unknown_and_daily_limit(
     assert (
         by["microsoft"].error is not None and by["microsoft"].error.error_class is ErrorClass.AUTH
     )
-    assert by["microsoft"].state is AccountState.UNKNOWN  # our token's problem, not the company's
+    assert (
+        by["microsoft"].state is AccountState.AUTH_ERROR
+    )  # our token's problem, not the company's
     assert by["no-such-company-xyz"].state is AccountState.NOT_FOUND
     assert by["ghost"].state is AccountState.NOT_FOUND
     assert not result.profiles

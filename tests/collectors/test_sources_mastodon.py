@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 
+from collectors.http import HttpUpstream
 from collectors.sources.base import AccountRef, AccountState
 from collectors.sources.mastodon import MastodonSource
 from collectors.upstream import ErrorClass
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
+from tests.collectors.helpers import Wire
 from tests.fakes.core import FakeUpstream
 from tests.fakes.fixtures import NOW, clock, outcomes, refs
 from tests.fakes.mastodon import make_mastodon
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +41,11 @@ def source(server: tuple[FakeUpstream, str]) -> MastodonSource:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock)
-    yield simple
-    await simple.aclose()
-
-
 async def test_lookup_profile_and_max_id_paging(
-    source: MastodonSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: MastodonSource, fake: FakeUpstream, wire: Wire
 ) -> None:
     result = await source.fetch(
-        refs(Platform.MASTODON, "@Gargron@mastodon.social"), run_id="r", upstream=upstream
+        refs(Platform.MASTODON, "@Gargron@mastodon.social"), run_id="r", upstream=wire.upstream
     )
 
     assert fake.calls("/api/v1/accounts/lookup")[0].param("acct") == "Gargron"
@@ -90,17 +86,13 @@ async def test_lookup_profile_and_max_id_paging(
         == "https://mastodon.social/users/Gargron/statuses/113490000000000002"
     )
     assert posts["113480000000000001"].published_at is None  # unreadable date: null, post kept
-    assert {r.upstream for r in upstream.sent} == {
-        "mastodon:mastodon.social"
-    }  # a bucket per server
+    assert {r.upstream for r in wire.sent} == {"mastodon:mastodon.social"}  # a bucket per server
 
 
-async def test_rate_limit_headers_reach_the_upstream(
-    source: MastodonSource, upstream: SimpleUpstream
-) -> None:
-    await source.fetch(refs(Platform.MASTODON, "Gargron"), run_id="r", upstream=upstream)
+async def test_rate_limit_headers_reach_the_upstream(source: MastodonSource, wire: Wire) -> None:
+    await source.fetch(refs(Platform.MASTODON, "Gargron"), run_id="r", upstream=wire.upstream)
 
-    limits = [r.rate_limit(NOW) for r in upstream.received]
+    limits = [r.rate_limit(NOW) for r in wire.received]
     assert all(limit is not None and limit.limit == 300 for limit in limits)
     remaining = [limit.remaining for limit in limits if limit]
     assert (
@@ -112,7 +104,7 @@ async def test_rate_limit_headers_reach_the_upstream(
 
 
 async def test_known_ids_locked_hidden_suspended_and_missing(
-    source: MastodonSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: MastodonSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     accounts = [
         AccountRef(

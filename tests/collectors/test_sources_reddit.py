@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 
+from collectors.http import HttpUpstream
 from collectors.sources.base import AccountState
 from collectors.sources.reddit import RedditSource, split_handle
 from collectors.upstream import ErrorClass
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
+from tests.collectors.helpers import Wire
 from tests.fakes.core import FakeUpstream
 from tests.fakes.fixtures import NOW, clock, outcomes, refs
 from tests.fakes.reddit import make_reddit
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +39,6 @@ def source(server: tuple[FakeUpstream, str]) -> RedditSource:
     return RedditSource(base_url=server[1], token="reddit-app-token", clock=clock)
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock)
-    yield simple
-    await simple.aclose()
-
-
 @pytest.mark.parametrize(
     ("handle", "expected"),
     [
@@ -57,11 +53,9 @@ def test_handles(handle: str, expected: tuple[str, str]) -> None:
     assert split_handle(handle) == expected
 
 
-async def test_subreddits_and_users(
-    source: RedditSource, fake: FakeUpstream, upstream: SimpleUpstream
-) -> None:
+async def test_subreddits_and_users(source: RedditSource, fake: FakeUpstream, wire: Wire) -> None:
     result = await source.fetch(
-        refs(Platform.REDDIT, "r/python", "u/spez"), run_id="r", upstream=upstream
+        refs(Platform.REDDIT, "r/python", "u/spez"), run_id="r", upstream=wire.upstream
     )
 
     python, spez = result.profiles
@@ -77,13 +71,13 @@ async def test_subreddits_and_users(
     assert [c.path for c in calls] == ["/r/python/about.json", "/user/spez/about.json"]
     assert all(c.headers["user-agent"].startswith("server:socialpulse") for c in calls)
     assert all(c.headers["authorization"] == "Bearer reddit-app-token" for c in calls)
-    limit = upstream.received[0].rate_limit(NOW)
+    limit = wire.received[0].rate_limit(NOW)
     assert limit is not None and (limit.limit, limit.remaining) == (100, 99)
     assert limit.reset_at == NOW + timedelta(seconds=540)
 
 
 async def test_private_banned_missing_and_suspended(
-    source: RedditSource, upstream: SimpleUpstream
+    source: RedditSource, upstream: HttpUpstream
 ) -> None:
     handles = (
         "r/secretclub",

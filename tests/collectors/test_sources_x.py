@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 
+from collectors.http import HttpUpstream
 from collectors.sources.base import AccountRef, AccountState
 from collectors.sources.x_api import XApiSource
 from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
 from tests.fakes.core import FakeUpstream, json_answer
 from tests.fakes.fixtures import NOW, clock, outcomes, refs
 from tests.fakes.x_api import BEARER, make_x_api
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +41,8 @@ def source(server: tuple[FakeUpstream, str]) -> XApiSource:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock)
-    yield simple
-    await simple.aclose()
-
-
 async def test_users_with_partial_errors_and_paged_tweets(
-    source: XApiSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: XApiSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     handles = ("XDevelopers", "locked_account", "banned_account", "ghost_user_123")
     result = await source.fetch(refs(Platform.X, *handles), run_id="r", upstream=upstream)
@@ -91,7 +86,7 @@ async def test_users_with_partial_errors_and_paged_tweets(
 
 
 async def test_known_ids_use_the_ids_lookup(
-    source: XApiSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: XApiSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     accounts = [
         AccountRef(Platform.X, "old_name", account_id="2244994945"),
@@ -108,7 +103,7 @@ async def test_known_ids_use_the_ids_lookup(
 
 @pytest.mark.parametrize("count", [100, 101, 250])
 async def test_users_go_100_to_a_call(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream, count: int
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream, count: int
 ) -> None:
     source = XApiSource(bearer_token=BEARER, base_url=server[1], max_posts=0, clock=clock)
     result = await source.fetch(
@@ -119,7 +114,7 @@ async def test_users_go_100_to_a_call(
 
 
 async def test_429_waits_until_the_rate_limit_reset(
-    source: XApiSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: XApiSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     reset = int(NOW.timestamp()) + 600
     fake.inject(
@@ -137,7 +132,7 @@ async def test_429_waits_until_the_rate_limit_reset(
 
 
 async def test_a_failing_timeline_keeps_the_profile(
-    source: XApiSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: XApiSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     fake.inject("/2/users/*/tweets", json_answer(503, {"title": "Service Unavailable"}))
     result = await source.fetch(refs(Platform.X, "XDevelopers"), run_id="r", upstream=upstream)

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import pytest_asyncio
 
+from collectors.http import HttpUpstream
 from collectors.sources.base import AccountRef, AccountState
 from collectors.sources.youtube import YouTubeSource
 from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
-from tests.collectors.simple_upstream import SimpleUpstream
 from tests.fakes.core import FakeUpstream
 from tests.fakes.fixtures import clock, outcomes
 from tests.fakes.youtube import API_KEY, google_error, make_youtube
 
 MKBHD = "UCBJycsmduvYEL83R_U4JriQ"
+
+# The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
+pytestmark = pytest.mark.redis_db
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +41,12 @@ def source(server: tuple[FakeUpstream, str]) -> YouTubeSource:
     return YouTubeSource(api_key=API_KEY, base_url=server[1], max_posts=10, clock=clock)
 
 
-@pytest_asyncio.fixture(loop_scope="function")
-async def upstream() -> AsyncIterator[SimpleUpstream]:
-    simple = SimpleUpstream(clock)
-    yield simple
-    await simple.aclose()
-
-
 def channel(channel_id: str | None, handle: str = "") -> AccountRef:
     return AccountRef(Platform.YOUTUBE, handle or str(channel_id), account_id=channel_id)
 
 
 async def test_statistics_precision_hidden_counts_and_uploads(
-    source: YouTubeSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: YouTubeSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     accounts = [
         channel(MKBHD),
@@ -101,7 +96,7 @@ async def test_statistics_precision_hidden_counts_and_uploads(
 
 @pytest.mark.parametrize("count", [50, 51, 120])
 async def test_known_channels_go_50_to_a_call(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: SimpleUpstream, count: int
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream, count: int
 ) -> None:
     source = YouTubeSource(api_key=API_KEY, base_url=server[1], max_posts=0, clock=clock)
     accounts = [channel(f"UCsynth{i}") for i in range(count)]
@@ -114,7 +109,7 @@ async def test_known_channels_go_50_to_a_call(
 
 
 async def test_handles_resolve_one_by_one_and_unknown_is_not_found(
-    source: YouTubeSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: YouTubeSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     accounts = [
         channel(None, "mkbhd"),
@@ -146,7 +141,7 @@ async def test_handles_resolve_one_by_one_and_unknown_is_not_found(
 async def test_quota_and_rate_errors(
     source: YouTubeSource,
     fake: FakeUpstream,
-    upstream: SimpleUpstream,
+    upstream: HttpUpstream,
     reason: str,
     error_class: ErrorClass,
 ) -> None:
@@ -167,7 +162,7 @@ async def test_quota_and_rate_errors(
 
 
 async def test_a_wrong_key_is_an_auth_error(
-    server: tuple[FakeUpstream, str], upstream: SimpleUpstream
+    server: tuple[FakeUpstream, str], upstream: HttpUpstream
 ) -> None:
     source = YouTubeSource(api_key="wrong", base_url=server[1], clock=clock)
     result = await source.fetch([channel(MKBHD)], run_id="r", upstream=upstream)
@@ -176,7 +171,7 @@ async def test_a_wrong_key_is_an_auth_error(
 
 
 async def test_failing_uploads_keep_the_statistics(
-    source: YouTubeSource, fake: FakeUpstream, upstream: SimpleUpstream
+    source: YouTubeSource, fake: FakeUpstream, upstream: HttpUpstream
 ) -> None:
     fake.inject(
         "/youtube/v3/videos",

@@ -18,9 +18,9 @@ from starlette.routing import Route
 from collectors.clock import ManualClock
 from collectors.registry import TrackedAccount
 from collectors.simulator_source import simulated_ids
-from collectors.sync_runs import RunState, SyncRequest, new_run_id
+from collectors.sync_runs import new_run_id
 from collectors.webhook import verify
-from socialpulse.contract import Platform
+from socialpulse.contract import Platform, RunState, SyncRequest
 from tests.collectors.helpers import collector_kit, read_all
 from tests.conftest import Namespace
 from tests.http_server import serve
