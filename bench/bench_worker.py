@@ -168,7 +168,13 @@ def tail(log: Path) -> str:
 
 
 def run_worker(
-    env: dict[str, str], settings: CommonSettings, ch: Any, n: int, log: Path, timeout_s: float
+    env: dict[str, str],
+    settings: CommonSettings,
+    ch: Any,
+    n: int,
+    log: Path,
+    timeout_s: float,
+    profile: Path | None = None,
 ) -> WorkerRun:
     group, topic = env["SOCIALPULSE_CONSUMER_GROUP"], Topics(settings.topic_prefix)
     with log.open("wb") as out:
@@ -179,6 +185,16 @@ def run_worker(
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
         )
+    # py-spy samples the worker from outside (not a project dependency).
+    spy = (
+        subprocess.Popen(
+            ["py-spy", "record", "--format", "raw", "-o", str(profile), "--pid", str(child.pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if profile
+        else None
+    )
     started = time.monotonic()
     first: tuple[float, int, float] | None = None
     all_rows: float | None = None
@@ -202,6 +218,9 @@ def run_worker(
                 )
             time.sleep(0.2)
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+            spy.wait(timeout=60)
         child.send_signal(signal.SIGTERM)
         try:
             child.wait(timeout=30)
@@ -210,8 +229,23 @@ def run_worker(
             child.wait()
 
 
+def faust_baseline(
+    bootstrap: str, topic: str, group: str, n: int, timeout_s: float
+) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.faust_baseline", "--bootstrap", bootstrap, "--topic", topic,
+         "--group", group, "--n", str(n)],
+        capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"faust baseline printed no result:\n{done.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(lines[-1])
+    return result
+
+
 async def delete_topics(bootstrap: str, prefix: str) -> None:
-    """The namespace's topics, including faust's changelog and leader topics."""
+    """The namespace's topics: the worker's changelog and the faust baseline's own too."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -282,8 +316,10 @@ def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[st
             ]
             raw[mode] = statistics.median(wall for wall, _ in rates)
             raw_cpu[mode] = statistics.median(cpu for _, cpu in rates)
+        note("faust baseline: an agent taking batches and doing nothing")
+        faust_rate = faust_baseline(urls.kafka_bootstrap, topic, f"{name}-faust", n, args.timeout)
         note("running the worker")
-        run = run_worker(env, settings, ch, n, tmp / "worker.log", args.timeout)
+        run = run_worker(env, settings, ch, n, tmp / "worker.log", args.timeout, args.profile)
     finally:
         ch.command(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
         ch.close()
@@ -304,6 +340,8 @@ def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[st
         "produce_rate": produce_rate,
         "raw_consume_rate": raw,
         "raw_consume_per_cpu_s": raw_cpu,
+        "faust_noop_agent_rate": faust_rate["rate"],
+        "faust_noop_agent_per_cpu_s": faust_rate["per_cpu_s"],
         "worker_rate_incl_startup": incl,
         "worker_rate_excl_startup": excl,
         "worker_per_cpu_s_excl_startup": per_cpu,
@@ -327,6 +365,8 @@ def table(r: dict[str, Any]) -> str:
         ("(a) raw consume, no decode", f"{raw['none']:,.0f}/s", f"{cpu['none']:,.0f}"),
         ("    raw + json.loads", f"{raw['json.loads']:,.0f}/s", f"{cpu['json.loads']:,.0f}"),
         ("    raw + pydantic", f"{raw['pydantic']:,.0f}/s", f"{cpu['pydantic']:,.0f}"),
+        ("faust agent doing nothing", f"{r['faust_noop_agent_rate']:,.0f}/s",
+         f"{r['faust_noop_agent_per_cpu_s']:,.0f}"),
         ("(b) worker, incl. startup", f"{r['worker_rate_incl_startup']:,.0f}/s", "", rate),
         ("    worker, excl. startup", f"{r['worker_rate_excl_startup']:,.0f}/s",
          f"{r['worker_per_cpu_s_excl_startup']:,.0f}", rate),
@@ -362,6 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="raw consume runs (median)")
     parser.add_argument("--timeout", type=float, default=600.0, help="worker phase limit, s")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--profile", type=Path, help="write a py-spy (speedscope) profile of the worker here"
+    )
     args = parser.parse_args(argv)
     if min(args.snapshots, args.accounts, args.repeat) < 1:
         parser.error("--snapshots, --accounts and --repeat must be positive")

@@ -1,1 +1,1 @@
-"""Stream workers: faust agents that turn raw snapshots into metrics."""
+"""Stream workers: raw snapshots in batches through pure metric code into ClickHouse."""

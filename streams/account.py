@@ -16,10 +16,10 @@ from streams.follower_changes import DAY_MS, AccountHistory, ChangeRow, Outcome
 from streams.kpis import GROWTH_PERIODS, Growth, growth, projected_followers_30d
 from streams.posts import AccountPosts, Post
 from streams.records import PostRecord, ProfileRecord
-from streams.windows import SIZES, WindowRow, windows_around
+from streams.windows import HOUR_MS, WindowRow, windows_around
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PostRow:
     post_id: str
     post: Post
@@ -37,7 +37,7 @@ class Effects:
     alerts: list[Alert] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Kpis:
     handle: str
     display_name: str | None
@@ -68,6 +68,9 @@ class AccountState:
     dirty_f_from: int | None = None
     dirty_posts: set[str] = field(default_factory=set)
     settled: list[WindowRow] = field(default_factory=list)
+    # The earliest start in dirty_windows (a day start), so most records skip
+    # the scan for windows to settle.
+    dirty_min: int = 1 << 62
 
     def apply_profile(self, snap: ProfileRecord, lateness_ms: int) -> Effects:
         h = self.history
@@ -81,13 +84,19 @@ class AccountState:
             return effects
         if result.outcome is Outcome.APPLIED and h.ts[-1] == x and h.ids[-1] == snap.snapshot_id:
             self.meta = [snap.handle, snap.display_name, snap.following, snap.posts_count]
-        self.dirty_windows.update((i, x // size * size) for i, size in SIZES.items())
+        dirty = self.dirty_windows
+        dirty.add(("1h", x // HOUR_MS * HOUR_MS))
+        day = x // DAY_MS * DAY_MS
+        dirty.add(("1d", day))
+        self.dirty_min = min(self.dirty_min, day)
         self.dirty_f_from = x if self.dirty_f_from is None else min(self.dirty_f_from, x)
         key = snap.key
         # Anomalies are judged at the newest end only, where they are news; a
         # replayed newest snapshot is judged again, so its alert id comes back.
-        newest = [r for r in result.rows if r.observed_ms == h.ts[-1] and not r.is_deleted]
-        for row in newest:
+        last = h.ts[-1]
+        for row in result.rows:
+            if row.observed_ms != last or row.is_deleted:
+                continue
             alert = self.stats.check(key, row)
             if alert is not None:
                 effects.alerts.append(alert)
@@ -122,10 +131,13 @@ class AccountState:
         """Compute dirty windows that the next prune would cut short: no on-time
         record can reach them afterwards, so their rows are final now."""
         region_start = horizon_ms // DAY_MS * DAY_MS
+        if self.dirty_min >= region_start:
+            return
         early = {(i, s) for i, s in self.dirty_windows if s < region_start}
         if early:
             self.settled.extend(self._windows(early))
             self.dirty_windows -= early
+        self.dirty_min = min((s for _, s in self.dirty_windows), default=1 << 62)
 
     def _windows(self, keys: set[tuple[str, int]]) -> list[WindowRow]:
         rows: dict[tuple[str, int], WindowRow] = {}
@@ -148,6 +160,7 @@ class AccountState:
             self._post_row(pid, self.posts.posts[pid]) for pid in ids if pid in self.posts.posts
         ]
         self.dirty_windows.clear()
+        self.dirty_min = 1 << 62
         self.dirty_posts.clear()
         self.dirty_f_from = None
         return effects

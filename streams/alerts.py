@@ -64,7 +64,7 @@ def milestones_crossed(
     account: str, before: int | None, after: int, observed_ms: int
 ) -> list[Alert]:
     """Upward crossings of MILESTONES by the account's latest followers."""
-    if before is None:
+    if before is None or after <= before:  # nearly every call: nothing to cross
         return []
     return [
         Alert(

@@ -34,7 +34,7 @@ class Outcome(StrEnum):
     TOO_LATE = "too_late"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChangeRow:
     observed_ms: int
     previous_observed_ms: int
@@ -48,7 +48,7 @@ class ChangeRow:
         return self.followers - self.previous_followers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApplyResult:
     outcome: Outcome
     rows: list[ChangeRow]

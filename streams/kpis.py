@@ -9,7 +9,7 @@ from streams.follower_changes import DAY_MS, AccountHistory
 GROWTH_PERIODS = {"1d": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Growth:
     change: int | None
     rate: float | None

@@ -26,7 +26,7 @@ StateLoad = Callable[[bytes, int], AccountState]
 Account = tuple[str, str]  # platform, account_id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AccountChange:
     platform: str
     account_id: str

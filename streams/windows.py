@@ -18,7 +18,7 @@ HOUR_MS = 3_600_000
 SIZES = {"1h": HOUR_MS, "1d": DAY_MS}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowRow:
     interval: str  # "1h" or "1d"
     start_ms: int

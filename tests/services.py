@@ -90,7 +90,8 @@ def provide_services() -> Iterator[ServiceUrls]:
     missing = [k for k in ENV_NAMES if k not in explicit]
     if missing and _docker_answers() and os.environ.get("SOCIALPULSE_TEST_CONTAINERS", "1") == "1":
         with _containers(missing) as started:
-            yield ServiceUrls(**explicit, **started)
+            urls = {**explicit, **started}
+            yield ServiceUrls(urls["kafka_bootstrap"], urls["clickhouse_url"], urls["redis_url"])
         return
     local = local_test_settings(missing)
     names = [service.name for service in manager.SERVICES if service.setting in missing]
