@@ -86,6 +86,8 @@ def _print_where_to_look(api: cfg.ApiSettings, base: str, account_id: str) -> No
         f"""
 socialpulse is running (Ctrl-C stops collect, worker and api).
 
+  dashboard     {base}/dashboard/#token={token}
+                (signs in with the demo token; or open {base}/dashboard and paste it)
   read API      {base}   (OpenAPI docs: {base}/docs)
   readiness     {base}/readyz
   metrics       {base}/metrics, worker :9101/metrics, collector :9102/metrics
