@@ -14,14 +14,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from api import (
     routes_account_list,
     routes_accounts,
+    routes_dashboard,
     routes_leaderboard,
     routes_posts,
+    routes_sync,
     routes_timeseries,
     routes_tracking,
 )
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.resources import Resources
 from api.schemas import Health, Readiness
+from api.services import Services
 from socialpulse.kafka import kafka_ready
 from socialpulse.settings import ApiSettings
 
@@ -35,12 +39,19 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = resources is None
-        app.state.resources = resources or await asyncio.to_thread(Resources.connect, settings)
+        given = (
+            resources
+            if resources is not None
+            else await asyncio.to_thread(Resources.connect, settings)
+        )
+        app.state.resources, close_async = await given.with_async_clients(settings)
+        app.state.services = Services.build(settings, app.state.resources)
         try:
             yield
         finally:
+            await close_async()
             if owned:
-                app.state.resources.close()
+                given.close()
 
     app = FastAPI(
         title="socialpulse read API",
@@ -57,10 +68,14 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
         routes_timeseries,
         routes_posts,
         routes_leaderboard,
+        routes_sync,
+        routes_dashboard,
     ):
         app.include_router(module.router)
     _add_operational_routes(app, settings)
     _add_request_metrics(app)
+    _add_rate_limit_headers(app)
+    install_openapi(app)
     return app
 
 
@@ -100,6 +115,20 @@ def _ping_redis(resources: Resources) -> bool:
         return bool(resources.redis.ping())
     except Exception:  # readiness reports, it does not raise
         return False
+
+
+def _add_rate_limit_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def budget_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        # Set by the auth dependency when the request was charged to a token's budget.
+        budget = getattr(request.state, "rate_budget", None)
+        if budget is not None:
+            response.headers["X-RateLimit-Limit"] = str(budget.limit_per_minute)
+            response.headers["X-RateLimit-Remaining"] = str(budget.remaining)
+        return response
 
 
 def _add_request_metrics(app: FastAPI) -> None:

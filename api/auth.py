@@ -51,13 +51,20 @@ def decode_token(token: str, secret: str, algorithms: tuple[str, ...]) -> Princi
     return Principal(str(claims["sub"]), workspace, Role(role))
 
 
-def current_principal(
+async def current_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
+    """The token's principal, after charging one request to its rate budget (429 when spent)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("send 'Authorization: Bearer <JWT>'")
     settings = request.app.state.settings
-    return decode_token(authorization[7:].strip(), settings.jwt_secret, settings.jwt_algorithms)
+    principal = decode_token(
+        authorization[7:].strip(), settings.jwt_secret, settings.jwt_algorithms
+    )
+    budget = await request.app.state.services.limiter.charge(principal.workspace, principal.subject)
+    # The response middleware turns this into X-RateLimit-* headers.
+    request.state.rate_budget = budget
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from api.auth import CurrentPrincipal
+from api.auth import CurrentPrincipal, Principal
+from api.openapi import error_responses
 from api.resources import Deps
 from api.routes_common import as_label, decode_cursor, encode_cursor, growth_items
-from api.schemas import AccountItem, AccountPage, Label
+from api.schemas import AccountItem, AccountPage, Freshness, Label
+from api.services import Services, ServicesDep
 from clickhouse import queries_accounts
 from clickhouse.queries_accounts import AccountFilter, AccountRow
 from socialpulse.contract import Platform
@@ -17,10 +19,11 @@ from socialpulse.contract import Platform
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 
-@router.get("", response_model=AccountPage)
+@router.get("", response_model=AccountPage, responses=error_responses(400))
 def list_accounts(
     principal: CurrentPrincipal,
     deps: Deps,
+    services: ServicesDep,
     platform: Platform | None = None,
     q: Annotated[
         str | None,
@@ -31,27 +34,47 @@ def list_accounts(
     cursor: Annotated[
         str | None, Query(max_length=500, description="next_cursor of the previous page")
     ] = None,
-) -> AccountPage:
+) -> Response:
     """Accounts tracked in the token's workspace (admin: every account tracked or observed),
-    ordered by (platform, account_id). A tracked account not observed yet has null KPIs."""
+    ordered by (platform, account_id). A tracked account not observed yet has null KPIs.
+    Cached for a few seconds per workspace (`X-Cache: hit|miss`)."""
     after = decode_cursor(cursor, 2)
+    where = AccountFilter(platform.value if platform else None, label, q)
+    params = {**vars(where), "after": after, "limit": limit}
+    return services.cache.answer(
+        "accounts",
+        principal,
+        params,
+        lambda: _page(principal, deps, services, where, after, limit),
+    )
+
+
+def _page(
+    principal: Principal,
+    deps: Deps,
+    services: Services,
+    where: AccountFilter,
+    after: list[object] | None,
+    limit: int,
+) -> AccountPage:
     rows = queries_accounts.list_accounts(
         deps.clickhouse,
         principal.scope,
         principal.workspace,
-        AccountFilter(platform.value if platform else None, label, q),
+        where,
         after=(str(after[0]), str(after[1])) if after else None,
         limit=limit + 1,
     )
     page = rows[:limit]
     more = len(rows) > limit
+    fresh = services.status.for_accounts({(r.platform, r.account_id): r.observed_at for r in page})
     return AccountPage(
-        items=[account_item(r) for r in page],
+        items=[account_item(r, fresh[(r.platform, r.account_id)]) for r in page],
         next_cursor=encode_cursor(page[-1].platform, page[-1].account_id) if more else None,
     )
 
 
-def account_item(r: AccountRow) -> AccountItem:
+def account_item(r: AccountRow, freshness: Freshness) -> AccountItem:
     return AccountItem(
         platform=r.platform,
         account_id=r.account_id,
@@ -66,4 +89,5 @@ def account_item(r: AccountRow) -> AccountItem:
         posts_30d=r.posts_30d,
         projected_followers_30d=r.projected_followers_30d,
         score=r.score,
+        freshness=freshness,
     )

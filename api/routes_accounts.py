@@ -9,8 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.auth import CurrentPrincipal
+from api.auth import CurrentPrincipal, Principal
 from api.errors import InvalidInput
+from api.openapi import error_responses
 from api.resources import Deps
 from api.routes_common import (
     CSV_RESPONSES,
@@ -22,7 +23,9 @@ from api.routes_common import (
     wants_csv,
 )
 from api.schemas import FollowerChangeItem, FollowerChangePage, GrowthItem, Overview, SyncBlock
-from clickhouse import queries
+from api.services import ServicesDep
+from clickhouse import queries, queries_sync
+from clickhouse.queries_sync import SyncSummary
 from socialpulse.contract import Platform, from_ms, to_ms
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -30,11 +33,33 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 @router.get("/{platform}/{account_id}", response_model=Overview)
 def account_overview(
-    platform: Platform, account_id: str, principal: CurrentPrincipal, deps: Deps
+    platform: Platform,
+    account_id: str,
+    principal: CurrentPrincipal,
+    deps: Deps,
+    services: ServicesDep,
+) -> Response:
+    """Current KPIs, the sync block and freshness. Cached for a few seconds per workspace
+    (`X-Cache: hit|miss`)."""
+    return services.cache.answer(
+        "overview",
+        principal,
+        {"platform": platform.value, "account_id": account_id},
+        lambda: _overview(platform, account_id, principal, deps, services),
+    )
+
+
+def _overview(
+    platform: Platform,
+    account_id: str,
+    principal: Principal,
+    deps: Deps,
+    services: ServicesDep,
 ) -> Overview:
     o = queries.overview(deps.clickhouse, principal.scope, platform.value, account_id)
     if o is None:
         raise not_found(principal, platform, account_id)
+    sync, freshness = services.status.for_account(platform.value, account_id, o.observed_at)
     return Overview(
         platform=platform.value,
         account_id=account_id,
@@ -48,15 +73,23 @@ def account_overview(
         posts_30d=o.posts_30d,
         projected_followers_30d=o.projected_followers_30d,
         score=o.score,
-        # Sync runs arrive with the collectors' sync-run records (issue 3).
-        sync=SyncBlock(state=None),
+        sync=_sync_block(sync),
+        freshness=freshness,
     )
+
+
+def _sync_block(sync: SyncSummary | None) -> SyncBlock:
+    if sync is None:
+        return SyncBlock(state=None)
+    # A failure already followed by a success is history (GET /v1/sync/status keeps it).
+    error = (sync.last_error or sync.last_error_class) if sync.failing else None
+    return SyncBlock(state=sync.last_state, last_success_at=sync.last_success_at, last_error=error)
 
 
 @router.get(
     "/{platform}/{account_id}/follower-changes",
     response_model=FollowerChangePage,
-    responses=CSV_RESPONSES,
+    responses={**CSV_RESPONSES, **error_responses(400)},
 )
 def follower_changes(
     request: Request,
@@ -64,6 +97,7 @@ def follower_changes(
     account_id: str,
     principal: CurrentPrincipal,
     deps: Deps,
+    services: ServicesDep,
     from_: Annotated[datetime | None, Query(alias="from", description="inclusive")] = None,
     to: Annotated[datetime | None, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -94,8 +128,11 @@ def follower_changes(
             [list(vars(r).values()) for r in page],
             {"X-Next-Cursor": next_cursor} if next_cursor else None,
         )
+    observed_at = queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
     return FollowerChangePage(
-        items=[FollowerChangeItem(**vars(r)) for r in page], next_cursor=next_cursor
+        items=[FollowerChangeItem(**vars(r)) for r in page],
+        next_cursor=next_cursor,
+        freshness=services.status.for_account(platform.value, account_id, observed_at)[1],
     )
 
 

@@ -18,7 +18,7 @@ from api.auth import Principal
 from api.errors import InvalidInput, NotFound
 from api.resources import Resources
 from api.schemas import GrowthItem, Label
-from clickhouse import queries
+from clickhouse import audit, queries
 from socialpulse.contract import Platform, format_ts
 
 Format = Literal["json", "csv"]
@@ -83,6 +83,27 @@ def require_visible(
     """404 unless the token's scope may see the account (tracked in its workspace, or admin)."""
     if not queries.is_visible(resources.clickhouse, principal.scope, platform.value, account_id):
         raise not_found(principal, platform, account_id)
+
+
+def audit_write(
+    resources: Resources,
+    principal: Principal,
+    action: str,
+    target: str,
+    detail: dict[str, object],
+) -> None:
+    """Record a write (who, what, when) before it is made: a failed write stays on record."""
+    audit.record(
+        resources.clickhouse,
+        audit.AuditEntry(
+            subject=principal.subject,
+            workspace=principal.workspace,
+            role=principal.role.value,
+            action=action,
+            target=target,
+            detail=detail,
+        ),
+    )
 
 
 def wants_csv(request: Request, fmt: Format | None) -> bool:

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from api.auth import CurrentPrincipal
 from api.resources import Deps
 from api.routes_common import as_label
-from api.schemas import GrowthItem, Label, Leaderboard, LeaderboardItem
+from api.schemas import Freshness, GrowthItem, Label, Leaderboard, LeaderboardItem
+from api.services import ServicesDep
 from clickhouse import queries_accounts
 from clickhouse.queries_accounts import AccountFilter, AccountRow
 from socialpulse.contract import Platform
@@ -23,6 +24,7 @@ Metric = Literal["growth_7d", "engagement_rate_30d", "followers"]
 def leaderboard(
     principal: CurrentPrincipal,
     deps: Deps,
+    services: ServicesDep,
     platform: Annotated[Platform | None, Query(description="one platform; default all")] = None,
     metric: Annotated[
         Metric,
@@ -42,10 +44,11 @@ def leaderboard(
         metric=metric,
         limit=limit,
     )
+    fresh = services.status.for_accounts({(r.platform, r.account_id): r.observed_at for r in rows})
     return Leaderboard(
         metric=metric,
         platform=platform.value if platform else None,
-        items=_ranked(rows, metric),
+        items=_ranked(rows, metric, fresh),
     )
 
 
@@ -57,7 +60,9 @@ def _value(row: AccountRow, metric: Metric) -> int | float | None:
     return row.followers
 
 
-def _ranked(rows: list[AccountRow], metric: Metric) -> list[LeaderboardItem]:
+def _ranked(
+    rows: list[AccountRow], metric: Metric, fresh: dict[tuple[str, str], Freshness]
+) -> list[LeaderboardItem]:
     """Competition ranking (1, 2, 2, 4): ties share the rank of the first of them."""
     items: list[LeaderboardItem] = []
     rank, previous = 0, None
@@ -85,6 +90,7 @@ def _ranked(rows: list[AccountRow], metric: Metric) -> list[LeaderboardItem]:
                 engagement_rate_30d=row.engagement_rate_30d,
                 score=row.score,
                 observed_at=row.observed_at,
+                freshness=fresh[(row.platform, row.account_id)],
             )
         )
     return items

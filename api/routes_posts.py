@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from api.auth import CurrentPrincipal
 from api.resources import Deps
 from api.routes_common import CSV_RESPONSES, FormatQuery, csv_response, require_visible, wants_csv
-from api.schemas import BestTimes, HourOfWeekItem, PostItem, PostPage
-from clickhouse import queries_posts
+from api.schemas import BestTimes, Freshness, HourOfWeekItem, PostItem, PostPage
+from api.services import Services, ServicesDep
+from clickhouse import queries_posts, queries_sync
 from socialpulse.contract import Platform
 
 router = APIRouter(prefix="/v1/accounts", tags=["posts"])
@@ -27,6 +28,7 @@ def posts(
     account_id: str,
     principal: CurrentPrincipal,
     deps: Deps,
+    services: ServicesDep,
     sort: Annotated[Sort, Query(description="what to rank on; nulls always come last")] = (
         "engagement_rate"
     ),
@@ -53,12 +55,19 @@ def posts(
             POST_FIELDS,
             [[getattr(r, name) for name in POST_FIELDS] for r in rows],
         )
-    return PostPage(items=[PostItem(**vars(r)) for r in rows])
+    return PostPage(
+        items=[PostItem(**vars(r)) for r in rows],
+        freshness=_freshness(deps, services, platform, account_id),
+    )
 
 
 @router.get("/{platform}/{account_id}/best-times", response_model=BestTimes)
 def best_times(
-    platform: Platform, account_id: str, principal: CurrentPrincipal, deps: Deps
+    platform: Platform,
+    account_id: str,
+    principal: CurrentPrincipal,
+    deps: Deps,
+    services: ServicesDep,
 ) -> BestTimes:
     """Mean post engagement rate by UTC hour of week (posts with a defined rate), best first."""
     require_visible(deps, principal, platform, account_id)
@@ -76,4 +85,10 @@ def best_times(
             )
             for c in cells
         ],
+        freshness=_freshness(deps, services, platform, account_id),
     )
+
+
+def _freshness(deps: Deps, services: Services, platform: Platform, account_id: str) -> Freshness:
+    observed_at = queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
+    return services.status.for_account(platform.value, account_id, observed_at)[1]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import CurrentPrincipal, Principal
 from api.errors import InvalidInput
+from api.openapi import error_responses
 from api.resources import Deps
 from api.routes_common import (
     CSV_RESPONSES,
@@ -19,7 +20,8 @@ from api.routes_common import (
     wants_csv,
 )
 from api.schemas import PeriodComparison, Point, Timeseries
-from clickhouse import queries_timeseries
+from api.services import Services, ServicesDep
+from clickhouse import queries_sync, queries_timeseries
 from socialpulse.contract import EPOCH, Platform, format_ts
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -43,7 +45,9 @@ ToQuery = Annotated[
 
 
 @router.get(
-    "/{platform}/{account_id}/timeseries", response_model=Timeseries, responses=CSV_RESPONSES
+    "/{platform}/{account_id}/timeseries",
+    response_model=Timeseries,
+    responses={**CSV_RESPONSES, **error_responses(400)},
 )
 def timeseries(
     request: Request,
@@ -51,25 +55,57 @@ def timeseries(
     account_id: str,
     principal: CurrentPrincipal,
     deps: Deps,
+    services: ServicesDep,
     metric: MetricQuery = "followers",
     interval: Annotated[Interval, Query(description="window size")] = "1d",
     from_: FromQuery = None,
     to: ToQuery = None,
     fmt: FormatQuery = None,
-) -> Timeseries | Response:
+) -> Response:
     """Windows whose start lies in `[from, to)`, oldest first, with the net change compared
-    to the previous window of equal length."""
+    to the previous window of equal length. JSON answers are cached for a few seconds per
+    workspace (`X-Cache: hit|miss`)."""
     _check_metric(metric)
     start, end = resolve_range(interval, utc(from_, "from"), utc(to, "to"))
-    require_visible(deps, principal, platform, account_id)
-    args = (deps.clickhouse, principal.scope, platform.value, account_id)
-    points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
     if wants_csv(request, fmt):
+        require_visible(deps, principal, platform, account_id)
+        args = (deps.clickhouse, principal.scope, platform.value, account_id)
+        points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
         return csv_response(
             f"timeseries-{platform.value}-{account_id}-{metric}-{interval}.csv",
             POINT_FIELDS,
             [[getattr(p, name) for name in POINT_FIELDS] for p in points],
         )
+    # The resolved range is the key, so a cached default range ends with its window.
+    params = {
+        "platform": platform.value, "account_id": account_id, "metric": metric,
+        "interval": interval, "from": format_ts(start), "to": format_ts(end),
+    }  # fmt: skip
+    return services.cache.answer(
+        "timeseries",
+        principal,
+        params,
+        lambda: _timeseries(
+            deps, services, principal, platform, account_id, metric, interval, start, end
+        ),
+    )
+
+
+def _timeseries(
+    deps: Deps,
+    services: Services,
+    principal: Principal,
+    platform: Platform,
+    account_id: str,
+    metric: str,
+    interval: Interval,
+    start: datetime,
+    end: datetime,
+) -> Timeseries:
+    require_visible(deps, principal, platform, account_id)
+    args = (deps.clickhouse, principal.scope, platform.value, account_id)
+    points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
+    observed_at = queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
     return Timeseries(
         metric=metric,
         interval=interval,
@@ -78,6 +114,7 @@ def timeseries(
         to=end,
         observed_at=max((p.last_observed_at for p in points), default=None),
         comparison=_compare(deps, principal, platform, account_id, interval, start, end, points),
+        freshness=services.status.for_account(platform.value, account_id, observed_at)[1],
     )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.auth import CurrentPrincipal, Principal
+from api.auth import CurrentPrincipal
 from api.resources import Deps
-from api.routes_common import as_label
+from api.routes_common import as_label, audit_write
 from api.schemas import TrackedAccount, TrackRequest
-from clickhouse import audit, queries_tracking
-from socialpulse.contract import Platform
+from api.services import ServicesDep
+from clickhouse import queries_tracking
+from socialpulse.contract import Platform, account_key
 
 router = APIRouter(prefix="/v1/accounts", tags=["tracking"])
 
@@ -26,7 +27,11 @@ WRITE_ERRORS: dict[int | str, dict[str, str]] = {
     responses={200: {"description": "already tracked (label/handle updated)"}, **WRITE_ERRORS},
 )
 def track(
-    body: TrackRequest, principal: CurrentPrincipal, deps: Deps, response: Response
+    body: TrackRequest,
+    principal: CurrentPrincipal,
+    deps: Deps,
+    services: ServicesDep,
+    response: Response,
 ) -> TrackedAccount:
     """Start tracking an account in the token's workspace (admin/editor). Idempotent: 201 when
     it starts being tracked, 200 when it already was (a new label or handle is applied)."""
@@ -41,7 +46,7 @@ def track(
     )
     changed = active is None or (active.handle, active.label) != (handle, body.label)
     detail = {"label": body.label, "handle": handle, "changed": changed}
-    _audit(deps, principal, "track", platform, account_id, detail)
+    audit_write(deps, principal, "track", account_key(platform, account_id), detail)
     if active is not None and not changed:
         stored = active
     else:
@@ -50,6 +55,7 @@ def track(
             principal.workspace, platform, account_id, handle, body.label, added_by
         )
         stored = queries_tracking.write(client, wanted, previous)
+        services.cache.tracking_changed(principal.workspace)
     response.status_code = 201 if active is None else 200
     return _tracked(stored)
 
@@ -61,7 +67,11 @@ def track(
     responses=WRITE_ERRORS,
 )
 def untrack(
-    platform: Platform, account_id: str, principal: CurrentPrincipal, deps: Deps
+    platform: Platform,
+    account_id: str,
+    principal: CurrentPrincipal,
+    deps: Deps,
+    services: ServicesDep,
 ) -> Response:
     """Stop tracking an account in the token's workspace (admin/editor). Idempotent: 204 whether
     or not it was tracked; its data stays for other workspaces tracking it."""
@@ -69,32 +79,13 @@ def untrack(
     client = deps.clickhouse
     previous = queries_tracking.current(client, principal.workspace, platform.value, account_id)
     tracked = previous is not None and not previous.is_deleted
-    _audit(deps, principal, "untrack", platform.value, account_id, {"changed": tracked})
+    target = account_key(platform.value, account_id)
+    audit_write(deps, principal, "untrack", target, {"changed": tracked})
     if tracked and previous is not None:
         gone = queries_tracking.TrackedAccount(**{**vars(previous), "is_deleted": True})
         queries_tracking.write(client, gone, previous)
+        services.cache.tracking_changed(principal.workspace)
     return Response(status_code=204)
-
-
-def _audit(
-    deps: Deps,
-    principal: Principal,
-    action: str,
-    platform: str,
-    account_id: str,
-    detail: dict[str, object],
-) -> None:
-    audit.record(
-        deps.clickhouse,
-        audit.AuditEntry(
-            subject=principal.subject,
-            workspace=principal.workspace,
-            role=principal.role.value,
-            action=action,
-            target=f"{platform}:{account_id}",
-            detail=detail,
-        ),
-    )
 
 
 def _tracked(account: queries_tracking.TrackedAccount) -> TrackedAccount:

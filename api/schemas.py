@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api import examples
 from socialpulse.contract import Platform, UtcDatetime
+
+
+def _example(body: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [body]})
 
 
 class GrowthItem(BaseModel):
@@ -14,13 +19,36 @@ class GrowthItem(BaseModel):
     rate: float | None = Field(description="change / F(t-P) as a fraction; null on a zero base")
 
 
+FreshnessState = Literal["synced", "pending", "stale", "unavailable", "auth_error"]
+
+
+class Freshness(BaseModel):
+    """How fresh an account's numbers are (rules in docs/api.md, "Freshness")."""
+
+    state: FreshnessState = Field(
+        description="synced, pending (never observed), stale (old or overdue), unavailable"
+        " (the account cannot be read upstream) or auth_error (upstream credentials refused)"
+    )
+    observed_at: UtcDatetime | None = Field(description="the account's latest observation")
+    next_due_at: UtcDatetime | None = Field(
+        description="when the collectors next sync the account; null when not known"
+    )
+
+
 class SyncBlock(BaseModel):
-    state: str | None = Field(description="last sync run's state; null until one is known")
+    state: str | None = Field(
+        description="the last sync run's state (PENDING, STARTED, SUCCESS, FAILURE, REVOKED);"
+        " null until one is known"
+    )
     last_success_at: UtcDatetime | None = None
-    last_error: str | None = None
+    last_error: str | None = Field(
+        default=None, description="the error of a failure not followed by a success yet"
+    )
 
 
 class Overview(BaseModel):
+    model_config = _example(examples.OVERVIEW)
+
     platform: str = Field(examples=["instagram"])
     account_id: str = Field(examples=["1234"])
     handle: str = Field(examples=["acme"])
@@ -34,6 +62,7 @@ class Overview(BaseModel):
     projected_followers_30d: float | None = Field(examples=[11410.5])
     score: float | None = Field(description="0-100 within the platform (docs/metrics.md)")
     sync: SyncBlock
+    freshness: Freshness
 
 
 class FollowerChangeItem(BaseModel):
@@ -45,10 +74,13 @@ class FollowerChangeItem(BaseModel):
 
 
 class FollowerChangePage(BaseModel):
+    model_config = _example(examples.FOLLOWER_CHANGES)
+
     items: list[FollowerChangeItem]
     next_cursor: str | None = Field(
         description="pass as `cursor` for the next (older) page; null on the last page"
     )
+    freshness: Freshness
 
 
 class Health(BaseModel):
@@ -81,9 +113,12 @@ class AccountItem(BaseModel):
     posts_30d: int | None
     projected_followers_30d: float | None
     score: float | None = Field(description="0-100 within the platform (docs/metrics.md)")
+    freshness: Freshness
 
 
 class AccountPage(BaseModel):
+    model_config = _example(examples.ACCOUNT_PAGE)
+
     items: list[AccountItem]
     next_cursor: str | None = Field(
         description="pass as `cursor` for the next page; null at the end"
@@ -104,9 +139,12 @@ class LeaderboardItem(BaseModel):
     engagement_rate_30d: float | None
     score: float | None
     observed_at: UtcDatetime
+    freshness: Freshness
 
 
 class Leaderboard(BaseModel):
+    model_config = _example(examples.LEADERBOARD)
+
     metric: str = Field(examples=["growth_7d"])
     platform: str | None = Field(description="the platform filter, null for every platform")
     items: list[LeaderboardItem]
@@ -125,16 +163,23 @@ class TrackRequest(BaseModel):
     @field_validator("account_id", "handle")
     @classmethod
     def _plain_text(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value != value.strip() or "/" in value:
-            raise ValueError("must have no surrounding spaces and no '/'")
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValueError("must not contain control characters")
-        return value
+        return plain_text(value)
+
+
+def plain_text(value: str | None) -> str | None:
+    """An id or handle as it may appear in a path: no padding, no '/', no control characters."""
+    if value is None:
+        return None
+    if value != value.strip() or "/" in value:
+        raise ValueError("must have no surrounding spaces and no '/'")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
 
 
 class TrackedAccount(BaseModel):
+    model_config = _example(examples.TRACKED)
+
     workspace: str
     platform: str
     account_id: str
@@ -169,7 +214,9 @@ class PeriodComparison(BaseModel):
 
 
 class Timeseries(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(
+        populate_by_name=True, json_schema_extra={"examples": [examples.TIMESERIES]}
+    )
 
     metric: str = Field(examples=["followers"])
     interval: str = Field(examples=["1d"])
@@ -180,6 +227,7 @@ class Timeseries(BaseModel):
     to: UtcDatetime = Field(description="exclusive bound on ts")
     observed_at: UtcDatetime | None = Field(description="the newest observation in the points")
     comparison: PeriodComparison
+    freshness: Freshness
 
 
 # --- posts -------------------------------------------------------------------------------
@@ -201,7 +249,10 @@ class PostItem(BaseModel):
 
 
 class PostPage(BaseModel):
+    model_config = _example(examples.POSTS)
+
     items: list[PostItem]
+    freshness: Freshness
 
 
 class HourOfWeekItem(BaseModel):
@@ -214,6 +265,9 @@ class HourOfWeekItem(BaseModel):
 
 
 class BestTimes(BaseModel):
+    model_config = _example(examples.BEST_TIMES)
+
     timezone: str = "UTC"
     posts_considered: int
     items: list[HourOfWeekItem] = Field(description="best mean engagement rate first")
+    freshness: Freshness
