@@ -51,9 +51,8 @@ from redis.asyncio import Redis
 from collectors.clock import SystemClock
 from collectors.emitter import SnapshotEmitter
 from collectors.registry import TrackedAccount
-from collectors.sync_runs import SyncRequest
 from collectors.wiring import Collector, build_collector
-from socialpulse.contract import Platform, Topics
+from socialpulse.contract import Platform, SyncRequest, Topics
 from socialpulse.kafka import ensure_topics, make_producer
 from socialpulse.settings import CollectorSettings
 from tests.services import ENV_NAMES, LOCAL_TEST_URLS

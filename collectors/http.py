@@ -128,11 +128,14 @@ class HttpUpstream:
         breaker: CircuitBreaker,
         cache: ResponseCache,
         clock: Clock,
+        timeout_s: float,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         observers: Sequence[Callable[[UpstreamRequest, UpstreamResponse], None]] = (),
     ) -> None:
+        """``timeout_s``: each attempt's limit (``HTTP_TIMEOUT_S``) unless the request sets one."""
         self._client = client
+        self.timeout_s = timeout_s
         self._limiter = limiter
         self._breaker = breaker
         self._cache = cache
@@ -190,6 +193,7 @@ class HttpUpstream:
                 upstream, str(exc), retry_after_s=exc.wait_s, status=None
             ) from exc
         self.calls += 1
+        timeout_s = self.timeout_s if request.timeout_s is None else request.timeout_s
         started = time.perf_counter()
         try:
             answer = await self._client.request(
@@ -198,14 +202,14 @@ class HttpUpstream:
                 params=request.params or None,
                 headers=request.headers or None,
                 json=request.json_body,
-                timeout=request.timeout_s,
+                timeout=timeout_s,
             )
         except httpx.TransportError as exc:  # timeouts, refused and reset connections
             metrics.UPSTREAM_REQUESTS.labels(upstream, "error").inc()
             await self._breaker.record_failure(upstream)
             # httpx's timeouts carry no message; a run's error should still say what happened.
             detail = (
-                f"timed out after {request.timeout_s:g}s"
+                f"timed out after {timeout_s:g}s"
                 if isinstance(exc, httpx.TimeoutException)
                 else str(exc)
             )

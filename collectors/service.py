@@ -280,13 +280,13 @@ class CollectorService:
     async def _reschedule(self, polled: Sequence[Polled]) -> None:
         now = self._clock.time()
         changed: dict[str, AccountState] = {}
-        due: dict[str, float] = {}
         aliases: dict[str, str] = {}
+        runs: list[Run] = []
+        # Keyed by the run's account key, the status hash's: for an account tracked by
+        # handle the scheduler's key ("@handle") is not the one readers look up.
+        run_due: dict[str, float] = {}
         for p in polled:
             key = p.item.account.key
-            run = p.item.run
-            if run is not None and run.key != key:  # tracked by handle, now resolved
-                aliases[run.key] = key
             state = after_poll(
                 self._state(key),
                 p.item.kinds,
@@ -295,10 +295,16 @@ class CollectorService:
                 active=p.active,
                 newest_post_at=p.newest_post_at,
             )
-            due[key] = next_due(state, phase(key), now, self._policy)
+            due = next_due(state, phase(key), now, self._policy)
             if key in self._accounts:  # an untracked account synced on request keeps no state
                 changed[key] = self._states[key] = state
-                self._due.put(key, due[key])
+                self._due.put(key, due)
+            run = p.item.run
+            if run is not None:
+                runs.append(run)
+                run_due[run.key] = due
+                if run.key != key:  # tracked by handle, now resolved
+                    aliases[run.key] = key
         await self._store.save(changed)
         await self._store.add_aliases(aliases)
-        await self._runs.record_status([p.item.run for p in polled if p.item.run], due)
+        await self._runs.record_status(runs, run_due)

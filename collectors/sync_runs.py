@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,9 +30,6 @@ from redis.asyncio import Redis
 
 from collectors.emitter import SnapshotEmitter
 from socialpulse.contract import Platform, RunState, SyncEvent, Trigger, account_key
-
-# The records live in the contract; bench/bench_scheduler.py still imports SyncRequest from here.
-from socialpulse.contract import SyncRequest as SyncRequest
 
 TERMINAL = frozenset({RunState.SUCCESS, RunState.FAILURE, RunState.REVOKED})
 
@@ -205,8 +202,12 @@ class SyncRuns:
         messages = [(r.key.encode(), r.event().model_dump_json().encode()) for r in runs]
         await self._emitter.send(self._emitter.topics.sync_events, messages, "sync_event")
 
-    async def record_status(self, runs: Sequence[Run], next_due: dict[str, float]) -> None:
-        """Update the per-account summary that ``GET /v1/sync/status`` reads."""
+    async def record_status(self, runs: Sequence[Run], next_due: Mapping[str, float]) -> None:
+        """Update the per-account summary that ``GET /v1/sync/status`` reads.
+
+        Both the summary and ``next_due`` are keyed by ``Run.key`` (``platform:account_id``
+        once the id is known), not by the key the scheduler tracks the account under.
+        """
         keys = [r.key for r in runs]
         previous = await self._redis.hmget(self.status_key, keys)
         updates = {}

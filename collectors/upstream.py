@@ -97,7 +97,9 @@ class UpstreamRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json_body: Any = None
     cache_ttl_s: float | None = None  # None: not cacheable (e.g. starting an Apify run)
-    timeout_s: float = 30.0
+    # None: the collectors' HTTP_TIMEOUT_S. Set only where the upstream is known to hold
+    # a request longer (Apify's sync runs and long-polls), with the reason beside it.
+    timeout_s: float | None = None
     # The source's reading of an answer, called on every answer before the
     # generic status mapping and before caching: it returns the typed error an
     # answer means (Bluesky's 400 "Profile not found" -> NOT_FOUND, Apify's 402

@@ -1,6 +1,6 @@
 """An optional HMAC-signed webhook on run completion, retried with back-off.
 
-``POST <webhook_url>`` with the run's final :class:`~collectors.sync_runs.SyncEvent`
+``POST <webhook_url>`` with the run's final :class:`~socialpulse.contract.SyncEvent`
 as JSON and these headers::
 
     X-SocialPulse-Event: sync.run.completed

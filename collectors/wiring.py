@@ -227,6 +227,7 @@ def build_upstream(
         ),  # fmt: skip
         cache=ResponseCache(redis, prefix),
         clock=clock,
+        timeout_s=settings.http_timeout_s,
         policy=RetryPolicy(
             max_retries=settings.http_max_retries,
             base_s=settings.http_backoff_base_s,

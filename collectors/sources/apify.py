@@ -200,7 +200,8 @@ class ApifyClient:
             "GET",
             f"actor-runs/{run_id}",
             params={"waitForFinish": str(wait_s)},
-            timeout_s=wait_s + 30.0,
+            # The server holds a long-poll up to wait_s before it answers.
+            timeout_s=wait_s + 30.0 if wait_s else None,
         )
         return _run_of(read_json(await upstream.send(request), UPSTREAM))
 

@@ -277,6 +277,7 @@ class Wires:
             breaker=CircuitBreaker(self._redis, prefix, clock),
             cache=ResponseCache(self._redis, prefix),
             clock=clock,
+            timeout_s=timeout_cap_s,
             policy=RetryPolicy(max_retries=retries),
             observers=[
                 observe_apify,

@@ -18,6 +18,7 @@ from collectors.circuit import Admission, CircuitBreaker, CircuitOpenError
 from collectors.clock import Clock, ManualClock, SystemClock
 from collectors.http import HttpPermanentError, HttpTransientError, HttpUpstream, RetryPolicy
 from collectors.ratelimit import FALLBACK_RATE, Rate, RateLimiter
+from collectors.registry import TrackedAccount
 from collectors.upstream import (
     ErrorClass,
     PermanentError,
@@ -27,8 +28,12 @@ from collectors.upstream import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from tests.collectors.helpers import Reply, fake_upstream, redis_for
+from socialpulse.contract import Platform
+from tests.collectors.helpers import TEST_RATES, Reply, collector_kit, fake_upstream, redis_for
 from tests.conftest import Namespace
+from tests.fakes.apify import TOKEN, ApifyWorld, make_apify
+from tests.fakes.bluesky import make_bluesky
+from tests.fakes.core import slow
 
 NOW = 1_795_000_000.0
 
@@ -49,6 +54,7 @@ def build(
         breaker=CircuitBreaker(redis, prefix, clock, threshold=threshold, open_s=30.0),
         cache=ResponseCache(redis, prefix),
         clock=clock,
+        timeout_s=5.0,
         policy=RetryPolicy(max_retries=retries, base_s=1.0, jitter=0.0),
         rng=random.Random(1),
     )
@@ -341,3 +347,45 @@ async def test_a_source_classify_overrides_the_status_and_is_never_cached(ns: Na
     assert caught.value.error_class is ErrorClass.NOT_FOUND
     # A cache hit repeats the original observation time, so snapshot ids repeat too.
     assert cached.received_at == first.received_at == datetime.fromtimestamp(NOW + 1, UTC)
+
+
+@pytest.mark.kafka
+@pytest.mark.redis_db
+async def test_the_http_timeout_setting_limits_what_a_source_sends(ns: Namespace) -> None:
+    bluesky = make_bluesky()
+    bluesky.inject("/xrpc/app.bsky.actor.getProfile", slow(3.0))
+    account = TrackedAccount(Platform.BLUESKY, "bsky.app", None, frozenset({"w"}))
+    with bluesky.running() as base:
+        async with collector_kit(
+            ns, ManualClock(NOW), accounts=[account], upstream_base_urls={"bluesky": base},
+            rate_limits=TEST_RATES, http_timeout_s=0.5, http_max_retries=0,
+        ) as kit:  # fmt: skip
+            started = time.monotonic()
+            await kit.collector.service.cycle()
+            took = time.monotonic() - started
+            status = await kit.collector.runs.status("bluesky:@bsky.app")
+    assert len(bluesky.calls("/xrpc/app.bsky.actor.getProfile")) == 1
+    assert status is not None and status["last_state"] == "FAILURE"
+    assert status["last_error"]["class"] == "transient"
+    assert "timed out after 0.5s" in status["last_error"]["message"]
+    assert took < 2.5  # gave up at the setting, not when the slow answer came
+
+
+@pytest.mark.kafka
+@pytest.mark.redis_db
+async def test_apify_sync_runs_keep_their_own_longer_timeout(ns: Namespace) -> None:
+    # The sync endpoint holds the request while the actor runs (up to 300 s), so the
+    # source sets its own limit; a short HTTP_TIMEOUT_S must not cut the run off.
+    apify = make_apify(ApifyWorld())
+    apify.inject("*/run-sync-get-dataset-items", slow(1.0))
+    account = TrackedAccount(Platform.INSTAGRAM, "user1", None, frozenset({"w"}))
+    with apify.running() as base:
+        async with collector_kit(
+            ns, ManualClock(NOW), accounts=[account], apify_token=TOKEN,
+            upstream_base_urls={"apify": base}, rate_limits=TEST_RATES,
+            http_timeout_s=0.3, http_max_retries=0,
+        ) as kit:  # fmt: skip
+            await kit.collector.service.cycle()
+            status = await kit.collector.runs.status("instagram:9000001")
+    assert len(apify.calls("*/run-sync-get-dataset-items")) == 1
+    assert status is not None and status["last_state"] == "SUCCESS"

@@ -21,8 +21,9 @@ from collectors.simulator_source import simulated_ids
 from collectors.sync_runs import new_run_id
 from collectors.webhook import verify
 from socialpulse.contract import Platform, RunState, SyncRequest
-from tests.collectors.helpers import collector_kit, read_all
+from tests.collectors.helpers import TEST_RATES, collector_kit, read_all
 from tests.conftest import Namespace
+from tests.fakes.bluesky import make_bluesky
 from tests.http_server import serve
 from tests.pipeline import produce_raw
 
@@ -30,6 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.redis_db]
 
 T0 = 1_795_000_000.0
 SECRET = "whsec-test-secret"
+DID = "did:plc:z72i7hdynmk6r22z27h6tvur"  # bsky.app in the fake Bluesky
 
 
 def simulated(count: int) -> list[TrackedAccount]:
@@ -172,3 +174,47 @@ async def test_webhook_is_signed_and_retried_until_the_receiver_takes_it(
     assert received[0]["x-socialpulse-delivery"] == f"{run.run_id}:SUCCESS"
     assert clock.sleeps == [1.0]  # one back-off after the 503
     assert not verify("wrong-secret", received[0]["x-socialpulse-timestamp"], b"{}", "x")
+
+
+async def test_status_of_an_account_tracked_by_handle_says_when_it_is_next_due(
+    ns: Namespace,
+) -> None:
+    # Tracked as "bluesky:@bsky.app" until the first answer gives its DID: the runs and the
+    # status hash then use the id key while the scheduler still files it under the handle.
+    tracked = TrackedAccount(Platform.BLUESKY, "bsky.app", None, frozenset({"w"}))
+    clock = ManualClock(T0)
+    fake = make_bluesky()
+    with fake.running() as base:
+        async with collector_kit(
+            ns, clock, accounts=[tracked], upstream_base_urls={"bluesky": base},
+            rate_limits=TEST_RATES, cache_ttl_s=0, profile_interval_s=900,
+        ) as kit:  # fmt: skip
+            service, runs = kit.collector.service, kit.collector.runs
+            await service.cycle()
+            scheduled = await runs.status(f"bluesky:{DID}")
+            assert await runs.status("bluesky:@bsky.app") is None
+            assert scheduled is not None and scheduled["last_state"] == "SUCCESS"
+            due = scheduled["next_due_at"]
+            assert due is not None and T0 < due <= T0 + 1350
+
+            # It is the scheduler's own due time: nothing before it, a poll at it.
+            polls = len(fake.calls("*/app.bsky.actor.getProfile"))
+            clock.now = due - 1
+            await service.cycle()
+            assert len(fake.calls("*/app.bsky.actor.getProfile")) == polls
+            clock.now = due
+            await service.cycle()
+            assert len(fake.calls("*/app.bsky.actor.getProfile")) == polls + 1
+            after_poll = await runs.status(f"bluesky:{DID}")
+            assert after_poll is not None and after_poll["next_due_at"] > due
+
+            # Requested by its id, polled under the handle the scheduler tracks it by.
+            clock.advance(60)
+            run = await kit.collector.intake.accept(
+                SyncRequest(platform=Platform.BLUESKY, account_id=DID)
+            )
+            await service.cycle()
+            requested = await runs.status(f"bluesky:{DID}")
+    assert requested is not None and requested["last_run_id"] == run.run_id
+    assert requested["last_state"] == "SUCCESS"
+    assert requested["next_due_at"] is not None and requested["next_due_at"] > clock.now

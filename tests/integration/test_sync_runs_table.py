@@ -8,8 +8,7 @@ from datetime import timedelta
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from collectors.sync_runs import RunState, SyncEvent, Trigger
-from socialpulse.contract import Platform
+from socialpulse.contract import Platform, RunState, SyncEvent, Trigger
 from tests.conftest import Namespace, wait_until
 from tests.integration.test_pipeline import NOW
 from tests.pipeline import produce_raw, read_topic
