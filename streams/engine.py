@@ -11,10 +11,11 @@ compacted changelog, restore on assignment — with batches end to end:
 
 1. ``getmany`` up to ``sink_batch_size`` records or ``sink_batch_seconds``;
 2. the pure processor applies them to the owned partitions' account states;
-3. the sink inserts the rows, retrying until ClickHouse acknowledges
-   (an outage pauses consumption here: backpressure, nothing lost);
-4. derived records and dead letters are produced;
-5. every ``commit_interval_seconds`` (and before giving partitions up): the
+3. the sink inserts the rows, retrying until ClickHouse acknowledges, then
+   derived records and dead letters are produced; this runs while the next
+   batch is fetched and processed, with one batch in flight at most (an
+   outage pauses consumption there: backpressure, nothing lost);
+4. every ``commit_interval_seconds`` (and before giving partitions up): the
    states changed since the last checkpoint go to the changelog, every
    produce is acknowledged, and only then are the offsets committed.
 
@@ -86,6 +87,7 @@ class Engine:
         self._lock = asyncio.Lock()
         self._offsets: dict[TopicPartition, int] = {}  # processed, not yet committed
         self._pending: list[asyncio.Future[Any]] = []  # produced, not yet acknowledged
+        self._inflight: asyncio.Task[None] | None = None  # the last batch's writes
         self._last_checkpoint = clock()
         # Bumped by every rebalance: a batch fetched under an older assignment is
         # dropped unprocessed (its records are fetched again from the committed offsets).
@@ -155,6 +157,7 @@ class Engine:
                 fed.setdefault(r.topic, []).append(message)
             else:
                 raw.append(message)
+        result = None
         if raw:
             now_ms = int(self._clock() * 1000)
             result = process_batch(
@@ -163,15 +166,28 @@ class Engine:
                 lambda key, partition: self.store.load(key, partition, now_ms=now_ms),
                 self._lateness_ms,
             )
-            await self._sink.write(result)
-            await self._publish(result)
             _observe(records, result)
-        for topic, messages in fed.items():
-            await self._copy(self._feeds[topic], messages)
+        # One batch's writes stay in flight while the next batch is fetched and
+        # processed: ClickHouse's insert time overlaps Python's processing time.
+        await self._drain()
+        self._inflight = asyncio.create_task(self._write(result, fed))
         for r in records:
             self._offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
         m.BATCH_RECORDS.observe(len(records))
         m.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _write(self, result: BatchResult | None, fed: dict[str, list[RawMessage]]) -> None:
+        if result is not None:
+            await self._sink.write(result)
+            await self._publish(result)
+        for topic, messages in fed.items():
+            await self._copy(self._feeds[topic], messages)
+
+    async def _drain(self) -> None:
+        """Wait for the batch in flight: acknowledged by ClickHouse, derived records queued."""
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight
 
     async def _copy(self, feed: TableFeed, messages: list[RawMessage]) -> None:
         parsed, letters = feed.parse(messages)
@@ -198,6 +214,7 @@ class Engine:
 
     async def _checkpoint(self) -> None:
         """States to the changelog, every produce acknowledged, then the offsets committed."""
+        await self._drain()
         self._last_checkpoint = self._clock()
         if not (self._offsets or self._pending or self.store.has_dirty()):
             return

@@ -181,8 +181,12 @@ class AccountHistory:
         out: dict[int, tuple[int, int]] = {
             t // DAY_MS: (t, f) for t, f in zip(self.day_last_ts, self.day_last_f, strict=True)
         }
-        for t, f in zip(self.ts, self.followers, strict=True):
-            out[t // DAY_MS] = (t, f)
+        # One bisect per day of the full history, not a pass over every snapshot.
+        ts, i = self.ts, len(self.ts) - 1
+        while i >= 0:
+            day = ts[i] // DAY_MS
+            out[day] = (ts[i], self.followers[i])
+            i = bisect_left(ts, day * DAY_MS, 0, i) - 1
         return [out[day] for day in sorted(out)]
 
     def to_state(self) -> dict[str, Any]:
