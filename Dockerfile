@@ -29,7 +29,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 FROM python:3.11-slim
 
 # The default var_dir sits next to the installed package (in site-packages),
-# which the app user cannot write; faust keeps its worker data under this one.
+# which the app user cannot write; local files go under this one instead.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
