@@ -29,7 +29,15 @@ from typing import Any
 
 import orjson
 
-from bench.bench_worker import code_version, delete_topics, note, services, tail
+from bench.bench_worker import (
+    code_version,
+    delete_topics,
+    namespace_env,
+    note,
+    services,
+    settings_of,
+    tail,
+)
 from clickhouse.client import make_client, quote_ident
 from clickhouse.migrations import runner
 from socialpulse.contract import (
@@ -94,18 +102,8 @@ async def steady(
 
 def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[str, Any]:
     name = f"fresh{uuid.uuid4().hex[:10]}"
-    env = {
-        **urls.env(),
-        "SOCIALPULSE_TOPIC_PREFIX": name,
-        "SOCIALPULSE_CLICKHOUSE_DATABASE": name,
-        "SOCIALPULSE_CONSUMER_GROUP": f"{name}-worker",
-        "SOCIALPULSE_VAR_DIR": str(tmp),
-        "SOCIALPULSE_METRICS_PORT": "0",
-        "SOCIALPULSE_WORKER_ID": "fresh",
-    }
-    settings = CommonSettings.model_validate(
-        {k.removeprefix("SOCIALPULSE_").lower(): v for k, v in env.items()}
-    )
+    env = namespace_env(urls, name, tmp, "fresh")
+    settings = settings_of(env)
     topic = Topics(name).profile_snapshots
     n = int(args.rate * args.seconds)
     asyncio.run(ensure_topics(settings))

@@ -279,21 +279,30 @@ def services() -> Iterator[ServiceUrls]:
         yield started
 
 
-def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[str, Any]:
-    name = f"bench{uuid.uuid4().hex[:10]}"
-    env = {
+def namespace_env(urls: ServiceUrls, name: str, tmp: Path, worker_id: str) -> dict[str, str]:
+    """A worker's environment in a namespace of its own: topics, database and group ``name``."""
+    return {
         **urls.env(),
         "SOCIALPULSE_TOPIC_PREFIX": name,
         "SOCIALPULSE_CLICKHOUSE_DATABASE": name,
         "SOCIALPULSE_CONSUMER_GROUP": f"{name}-worker",
-        "SOCIALPULSE_TOPIC_PARTITIONS": str(args.partitions),
         "SOCIALPULSE_VAR_DIR": str(tmp),
         "SOCIALPULSE_METRICS_PORT": "0",
-        "SOCIALPULSE_WORKER_ID": "bench",
+        "SOCIALPULSE_WORKER_ID": worker_id,
     }
-    settings = CommonSettings.model_validate(
+
+
+def settings_of(env: dict[str, str]) -> CommonSettings:
+    return CommonSettings.model_validate(
         {k.removeprefix("SOCIALPULSE_").lower(): v for k, v in env.items()}
     )
+
+
+def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[str, Any]:
+    name = f"bench{uuid.uuid4().hex[:10]}"
+    env = namespace_env(urls, name, tmp, "bench")
+    env["SOCIALPULSE_TOPIC_PARTITIONS"] = str(args.partitions)
+    settings = settings_of(env)
     n, topic = args.snapshots, Topics(name).profile_snapshots
     note(f"namespace {name}: generating {n:,} snapshots of {args.accounts:,} accounts")
     records = generate(n, args.accounts, int(args.interval_minutes * 60_000), args.seed)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import msgspec
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from socialpulse.contract import (
     SCHEMA_VERSION,
@@ -217,10 +217,7 @@ def parse(message: RawMessage, model: type[Model]) -> Record | DeadLetter:
     try:
         validated = model.model_validate_json(message.value)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        return DeadLetter(message, f"invalid {kind} snapshot: {problems}")
+        return DeadLetter(message, f"invalid {kind} snapshot: {describe(exc)}")
     record: Record = (
         ProfileRecord.of(validated)
         if isinstance(validated, ProfileSnapshot)
@@ -235,3 +232,27 @@ def _check_key(message: RawMessage, record: Record) -> Record | DeadLetter:
             message, f"message key {message.key!r} does not match the record's {record.key!r}"
         )
     return record
+
+
+def describe(exc: ValidationError) -> str:
+    """The first few problems of a record, in words a producer's author can act on."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
+AnyModel = TypeVar("AnyModel", bound=BaseModel)
+
+
+def parse_all(
+    messages: list[RawMessage], model: type[AnyModel], what: str
+) -> tuple[list[AnyModel], list[DeadLetter]]:
+    """Validate every message as ``model``; the ones that fail become dead letters."""
+    parsed: list[AnyModel] = []
+    letters: list[DeadLetter] = []
+    for message in messages:
+        try:
+            parsed.append(model.model_validate_json(message.value or b""))
+        except ValidationError as exc:
+            letters.append(DeadLetter(message, f"invalid {what}: {describe(exc)}"))
+    return parsed, letters

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from socialpulse.contract import RunState, SyncEvent, to_ms
-from streams.records import DeadLetter, RawMessage
+from streams.records import DeadLetter, RawMessage, parse_all
 
 STATE_RANK = {
     RunState.PENDING: 0,
@@ -29,16 +27,7 @@ COLUMNS = [
 
 
 def parse_events(messages: list[RawMessage]) -> tuple[list[SyncEvent], list[DeadLetter]]:
-    events, letters = [], []
-    for message in messages:
-        try:
-            events.append(SyncEvent.model_validate_json(message.value or b""))
-        except ValidationError as exc:
-            problem = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
-            )
-            letters.append(DeadLetter(message, f"invalid sync event: {problem}"))
-    return events, letters
+    return parse_all(messages, SyncEvent, "sync event")
 
 
 def _ms(value: Any) -> int | None:

@@ -10,10 +10,9 @@ text it arrived as, re-encoded compactly.
 from __future__ import annotations
 
 import pydantic_core
-from pydantic import ValidationError
 
 from socialpulse.contract import UpstreamItem, to_ms
-from streams.records import DeadLetter, RawMessage
+from streams.records import DeadLetter, RawMessage, parse_all
 
 COLUMNS = [
     "platform", "account_id", "fetched_at", "item_id", "handle", "source", "state",
@@ -22,16 +21,7 @@ COLUMNS = [
 
 
 def parse_items(messages: list[RawMessage]) -> tuple[list[UpstreamItem], list[DeadLetter]]:
-    items, letters = [], []
-    for message in messages:
-        try:
-            items.append(UpstreamItem.model_validate_json(message.value or b""))
-        except ValidationError as exc:
-            problem = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()[:5]
-            )
-            letters.append(DeadLetter(message, f"invalid upstream item: {problem}"))
-    return items, letters
+    return parse_all(messages, UpstreamItem, "upstream item")
 
 
 def rows(items: list[UpstreamItem]) -> list[list[object]]:
