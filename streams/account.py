@@ -154,7 +154,7 @@ class AccountState:
         # A post's rate reads F at its observation: any post observed at or
         # after the earliest snapshot applied since the flush may have moved.
         ids = set(self.dirty_posts)
-        if self.dirty_f_from is not None:
+        if self.dirty_f_from is not None and self.posts.posts:
             ids.update(pid for pid, _ in self.posts.observed_in(self.dirty_f_from, None))
         effects.posts = [
             self._post_row(pid, self.posts.posts[pid]) for pid in ids if pid in self.posts.posts
