@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from socialpulse.contract import Topics
@@ -302,18 +302,23 @@ class Engine:
 
     async def _export_gauges(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            m.STATE_ACCOUNTS.set(len(self.store))
-            m.SINK_WAITING.set(1 if self._sink.waiting else 0)
-            for tp in self._consumer.assignment():
-                highwater = self._consumer.highwater(tp)
-                if highwater is None:
-                    continue
-                position = self._offsets.get(tp)
-                if position is None:
-                    committed = await self._consumer.committed(tp)
-                    position = committed or 0
-                m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            try:
+                await self._update_gauges()
+            except KafkaError as exc:  # e.g. mid-rebalance: the next round will do
+                log.debug("consumer lag not exported this round: %s", exc)
             await asyncio.sleep(5.0)
+
+    async def _update_gauges(self) -> None:
+        m.STATE_ACCOUNTS.set(len(self.store))
+        m.SINK_WAITING.set(1 if self._sink.waiting else 0)
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self._offsets.get(tp)
+            if position is None:
+                position = await self._consumer.committed(tp) or 0
+            m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
