@@ -102,9 +102,14 @@ def _timeseries(
     start: datetime,
     end: datetime,
 ) -> Timeseries:
-    require_visible(deps, principal, platform, account_id)
     args = (deps.clickhouse, principal.scope, platform.value, account_id)
-    points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
+    previous_start = start - (end - start)
+    points, previous = queries_timeseries.with_previous(
+        *args, interval=interval, start=start, end=end, previous_start=previous_start
+    )
+    # The read is scoped: rows prove the account visible; only an empty answer needs the check.
+    if not points and not previous.windows:
+        require_visible(deps, principal, platform, account_id)
     observed_at = queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
     return Timeseries(
         metric=metric,
@@ -113,7 +118,7 @@ def _timeseries(
         from_=start,
         to=end,
         observed_at=max((p.last_observed_at for p in points), default=None),
-        comparison=_compare(deps, principal, platform, account_id, interval, start, end, points),
+        comparison=_compare(previous_start, start, points, previous),
         freshness=services.status.for_account(platform.value, account_id, observed_at)[1],
     )
 
@@ -150,25 +155,12 @@ def resolve_range(
 
 
 def _compare(
-    deps: Deps,
-    principal: Principal,
-    platform: Platform,
-    account_id: str,
-    interval: Interval,
+    previous_start: datetime,
     start: datetime,
-    end: datetime,
     points: list[queries_timeseries.Point],
+    previous_total: queries_timeseries.RangeTotal,
 ) -> PeriodComparison:
-    previous_start = start - (end - start)
-    previous = queries_timeseries.range_total(
-        deps.clickhouse,
-        principal.scope,
-        platform.value,
-        account_id,
-        interval=interval,
-        start=previous_start,
-        end=start,
-    ).net_change
+    previous = previous_total.net_change
     current = sum(p.net_change for p in points) if points else None
     change = None if current is None or previous is None else current - previous
     return PeriodComparison(

@@ -3,6 +3,13 @@
 Every account-scoped query takes a :class:`Scope`. A workspace scope adds a
 join against the ``accounts`` registry inside the SQL itself, so a handler
 that forgets to check cannot leak another workspace's rows.
+
+The per-account reads with ``FINAL`` (here and in ``queries_timeseries``) filter in
+``PREWHERE``, and only on columns of the table's sorting key. Every version of a row shares
+those columns, so dropping rows before ``FINAL`` merges them keeps exactly the rows ``FINAL``
+would. With the same conditions in ``WHERE``, ``FINAL`` first reads and merges every column
+of the selected granules (ClickHouse does not move conditions to ``PREWHERE`` under
+``FINAL`` by default), about twice the work (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Ov
         " (SELECT any(score) FROM account_scores WHERE platform = {platform:String}"
         "  AND account_id = {account_id:String}) AS score"
         " FROM account_latest FINAL"
-        " WHERE platform = {platform:String} AND account_id = {account_id:String}"
+        " PREWHERE platform = {platform:String} AND account_id = {account_id:String}"
         + scope.clause(params)
     )
     rows = client.query(sql, parameters=params).result_rows
@@ -83,12 +90,13 @@ def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Ov
 
 def is_visible(client: Client, scope: Scope, platform: str, account_id: str) -> bool:
     """Whether the scope may see the account at all (tracked, or admin)."""
-    params: dict[str, Any] = {"platform": platform, "account_id": account_id}
     if scope.workspace is None:
         return True
+    # The same rows as scope.clause() selects, looked up by the table's whole key.
+    params = {"workspace": scope.workspace, "platform": platform, "account_id": account_id}
     sql = (
-        "SELECT count() FROM accounts FINAL WHERE platform = {platform:String}"
-        " AND account_id = {account_id:String}" + scope.clause(params)
+        "SELECT count() FROM accounts FINAL PREWHERE workspace = {workspace:String}"
+        " AND platform = {platform:String} AND account_id = {account_id:String}"
     )
     return bool(client.query(sql, parameters=params).result_rows[0][0])
 
@@ -115,7 +123,7 @@ def follower_changes(
     sql = (
         "SELECT toUnixTimestamp64Milli(observed_at), toUnixTimestamp64Milli(previous_observed_at),"
         " previous_followers, followers, delta"
-        " FROM follower_changes FINAL WHERE "
+        " FROM follower_changes FINAL PREWHERE "
         + " AND ".join(conditions)
         + scope.clause(params)
         + " ORDER BY observed_at DESC LIMIT {limit:UInt32}"

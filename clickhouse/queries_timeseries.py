@@ -47,8 +47,9 @@ def _where(
         "start": to_ms(start),
         "end": to_ms(end),
     }
+    # Sorting-key columns only, in PREWHERE: see clickhouse/queries.py.
     sql = (
-        " WHERE platform = {platform:String} AND account_id = {account_id:String}"
+        " PREWHERE platform = {platform:String} AND account_id = {account_id:String}"
         " AND window_start >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')"
         " AND window_start < fromUnixTimestamp64Milli({end:Int64}, 'UTC')" + scope.clause(params)
     )
@@ -81,7 +82,7 @@ def windows(
     ]
 
 
-def range_total(
+def with_previous(
     client: Client,
     scope: Scope,
     platform: str,
@@ -90,9 +91,31 @@ def range_total(
     interval: str,
     start: datetime,
     end: datetime,
-) -> RangeTotal:
-    """The net change over the windows whose start lies in ``[start, end)``."""
-    where, params = _where(scope, platform, account_id, start, end)
-    sql = f"SELECT sum(net_change), count() FROM {TABLES[interval]} FINAL" + where
-    total, count = client.query(sql, parameters=params).result_rows[0]
-    return RangeTotal(int(total) if count else None, int(count))
+    previous_start: datetime,
+) -> tuple[list[Point], RangeTotal]:
+    """The windows whose start lies in ``[start, end)``, oldest first, and the net change
+    over those in ``[previous_start, start)``.
+
+    One read of the account's key range instead of two: the windows before ``start`` fold
+    into one group (``before`` = 1), each later window is a group of its own (``FINAL``
+    leaves one row per window), so ``any()`` is that row's value.
+    """
+    where, params = _where(scope, platform, account_id, previous_start, end)
+    params["split"] = to_ms(start)
+    sql = (
+        "SELECT window_start < fromUnixTimestamp64Milli({split:Int64}, 'UTC') AS before,"
+        " if(before, 0, toUnixTimestamp64Milli(window_start)) AS ts, any(first), any(last),"
+        " any(min), any(max), sum(net_change), any(samples),"
+        " any(toUnixTimestamp64Milli(last_observed_at)), count()"
+        f" FROM {TABLES[interval]} FINAL" + where + " GROUP BY before, ts ORDER BY before DESC, ts"
+    )
+    rows = client.query(sql, parameters=params).result_rows
+    previous = RangeTotal(None, 0)
+    if rows and rows[0][0]:
+        previous = RangeTotal(int(rows[0][6]), int(rows[0][9]))
+        rows = rows[1:]
+    points = [
+        Point(from_ms(ts), first, last, lo, hi, net, samples, from_ms(last_at))
+        for _, ts, first, last, lo, hi, net, samples, last_at, _ in rows
+    ]
+    return points, previous
