@@ -31,6 +31,7 @@ import orjson
 
 from bench.bench_worker import (
     code_version,
+    cpu_seconds,
     delete_topics,
     namespace_env,
     note,
@@ -127,12 +128,14 @@ def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[st
                     raise RuntimeError(f"the worker did not get ready:\n{tail(log)}")
                 time.sleep(0.2)
             note(f"producing {args.rate:,}/s for {args.seconds:.0f}s to {topic}")
+            cpu_before, wall_before = cpu_seconds(worker.pid), time.monotonic()
             achieved = asyncio.run(steady(settings, topic, args.rate, args.seconds, args.accounts))
             deadline = time.monotonic() + args.timeout
             while ch.query("SELECT count() FROM profile_snapshots").result_rows[0][0] < n:
                 if worker.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"rows missing after {args.timeout:.0f}s:\n{tail(log)}")
                 time.sleep(0.5)
+            cpu_s, wall_s = cpu_seconds(worker.pid) - cpu_before, time.monotonic() - wall_before
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=60)
@@ -155,6 +158,10 @@ def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[st
         "code": code_version(),
         "nproc": os.cpu_count(),
         "loadavg_1m": [load_before, os.getloadavg()[0]],
+        # The worker's own CPU from the first snapshot produced to the last row visible:
+        # per snapshot, it says how far this is from keeping up whatever the box's load.
+        "worker_cpu_us_per_snapshot": cpu_s / n * 1e6,
+        "worker_cpu_share": cpu_s / wall_s,
         "freshness_p50_s": p50 / 1000,
         "freshness_p99_s": p99 / 1000,
         "freshness_p999_s": p999 / 1000,
@@ -170,6 +177,8 @@ def table(r: dict[str, Any]) -> str:
          f"{r['rate_target']:,}/s / {r['rate_achieved']:,.0f}/s", ""),
         ("snapshots / accounts", f"{r['snapshots']:,} / {r['accounts']:,}", ""),
         ("code / nproc / load avg 1m", f"{r['code']} / {r['nproc']} / {la[0]:.1f}-{la[1]:.1f}", ""),
+        ("worker CPU per snapshot", f"{r['worker_cpu_us_per_snapshot']:.0f} µs", ""),
+        ("worker CPU busy (of one core)", f"{100 * r['worker_cpu_share']:.0f}%", ""),
         ("freshness p50", f"{r['freshness_p50_s']:.3f} s", ""),
         ("freshness p99", f"{r['freshness_p99_s']:.3f} s", f"< {r['target_p99_s']:.0f} s"),
         ("freshness p99.9", f"{r['freshness_p999_s']:.3f} s", ""),

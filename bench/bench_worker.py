@@ -155,7 +155,7 @@ class WorkerRun:
     cpu_s: float  # worker CPU by then
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -205,13 +205,13 @@ def run_worker(
             rows = int(ch.command("SELECT count() FROM profile_snapshots"))
             now = time.monotonic() - started
             if rows and first is None:
-                first = (now, rows, _cpu_seconds(child.pid))
+                first = (now, rows, cpu_seconds(child.pid))
             if rows >= n and first is not None:
                 all_rows = now if all_rows is None else all_rows
                 lag = consumer_lag(settings.kafka_bootstrap, group, topic.profile_snapshots)
                 if lag == 0:
                     done = time.monotonic() - started
-                    return WorkerRun(*first, all_rows, done, _cpu_seconds(child.pid))
+                    return WorkerRun(*first, all_rows, done, cpu_seconds(child.pid))
             if now > timeout_s:
                 raise TimeoutError(
                     f"worker wrote {rows}/{n} rows in {timeout_s:.0f}s:\n{tail(log)}"

@@ -102,7 +102,11 @@ class AccountState:
                 effects.alerts.append(alert)
             if result.outcome is Outcome.APPLIED:
                 self.stats.update(row.delta)
-        if result.outcome is Outcome.APPLIED:
+        if (
+            result.outcome is Outcome.APPLIED
+            and latest_before is not None
+            and h.followers[-1] > latest_before  # only an upward move crosses a milestone
+        ):
             effects.alerts += milestones_crossed(key, latest_before, h.followers[-1], h.ts[-1])
         return effects
 

@@ -6,6 +6,7 @@ and consumers deduplicate on it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from socialpulse.contract import snapshot_id
@@ -64,8 +65,8 @@ def milestones_crossed(
     account: str, before: int | None, after: int, observed_ms: int
 ) -> list[Alert]:
     """Upward crossings of MILESTONES by the account's latest followers."""
-    if before is None or after <= before:  # nearly every call: nothing to cross
-        return []
+    if before is None or bisect_right(MILESTONES, before) == bisect_right(MILESTONES, after):
+        return []  # nearly every call: no milestone between the two
     return [
         Alert(
             snapshot_id(account, "milestone", m), "milestone", observed_ms, after, {"milestone": m}

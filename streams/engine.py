@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ from socialpulse.settings import WorkerSettings
 from streams import derived
 from streams import metrics as m
 from streams.processor import BatchResult, process_batch
+from streams.publish import Publisher
 from streams.records import DeadLetter, RawMessage
 from streams.sink import ClickHouseSink
 from streams.state import StateStore, changelog_topic
@@ -80,6 +82,7 @@ class Engine:
         self._consumer = consumer
         self._restorer = restorer
         self._producer = producer
+        self._publisher = Publisher(producer)
         self._sink = sink
         self._clock = clock
         self._lateness_ms = int(settings.allowed_lateness.total_seconds() * 1000)
@@ -195,15 +198,19 @@ class Engine:
         await self._dead_letters(letters)
 
     async def _publish(self, result: BatchResult) -> None:
-        # send() returns once the record is queued; the future resolves on the
-        # broker's ack, awaited at the checkpoint before offsets are committed.
-        send, pending = self._producer.send, self._pending
-        for topic, key, value in derived.records(result, self._topics):
-            pending.append(await send(topic, value, key=key))
-            m.RECORDS_OUT.labels(topic).inc()
+        # Queued as record batches; their futures resolve on the broker's ack,
+        # awaited at the checkpoint before offsets are committed.
+        records = list(derived.records(result, self._topics))
+        self._pending += await self._publisher.send_keyed(records)
+        for topic, count in Counter(topic for topic, _, _ in records).items():
+            m.RECORDS_OUT.labels(topic).inc(count)
         await self._dead_letters(result.dead_letters)
 
     async def _dead_letters(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        # A letter keeps its message's key (None for an unkeyed message), so
+        # these go through send(), which spreads unkeyed records as Kafka does.
         for letter in letters:
             self._pending.append(
                 await self._producer.send(
@@ -219,16 +226,14 @@ class Engine:
         if not (self._offsets or self._pending or self.store.has_dirty()):
             return
         started = time.perf_counter()
-        changelog = [
-            await self._producer.send(self._changelog, value, key=key, partition=partition)
-            for partition, key, value in self.store.take_dirty()
-        ]
+        states = list(self.store.take_dirty())
+        changelog = await self._publisher.send_to(self._changelog, states)
         await asyncio.gather(*self._pending)
         self._pending.clear()
         ends = self.store.changelog_ends
-        for meta in await asyncio.gather(*changelog):
-            ends[meta.partition] = max(ends.get(meta.partition, 0), meta.offset + 1)
-        m.CHECKPOINT_STATES.inc(len(changelog))
+        for partition, end in await asyncio.gather(*(sent.end_offset() for sent in changelog)):
+            ends[partition] = max(ends.get(partition, 0), end)
+        m.CHECKPOINT_STATES.inc(len(states))
         if self._offsets:
             try:
                 await self._consumer.commit(dict(self._offsets))

@@ -73,6 +73,12 @@ class AccountHistory:
     old_f: list[int] = field(default_factory=list)
     day_last_ts: list[int] = field(default_factory=list)
     day_last_f: list[int] = field(default_factory=list)
+    # Not persisted: the projection's sums over the days before the newest one
+    # (see streams.kpis), valid while no record lands before that day.
+    # (day, n, Σx, Σy, Σx², Σxy, y0)
+    fit_cache: tuple[int, int, float, float, float, float, int] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def apply(
         self, observed_ms: int, snapshot_id: str, followers: int | None, lateness_ms: int
@@ -92,6 +98,8 @@ class AccountHistory:
 
         before = [self._row_at(i) if same_instant else None, self._row_at(i + same_instant)]
         self.revision += 1
+        if self.fit_cache is not None and observed_ms < self.fit_cache[0]:
+            self.fit_cache = None  # a closed day's last snapshot may have changed
         if same_instant:
             self.ids[i] = snapshot_id
             self.followers[i] = followers

@@ -26,12 +26,45 @@ def growth(history: AccountHistory, t_ms: int, period_ms: int) -> Growth:
 
 def projected_followers_30d(history: AccountHistory, t_ms: int) -> float | None:
     """OLS through each day's last applied snapshot over the daily windows whose start
-    lies in (t-30d, t], evaluated at t + 30 days; null with fewer than 3 points."""
-    points = [
-        (ts, f)
-        for ts, f in history.day_lasts()
-        if t_ms - 30 * DAY_MS < ts // DAY_MS * DAY_MS <= t_ms
-    ]
+    lies in (t-30d, t], evaluated at t + 30 days; null with fewer than 3 points.
+
+    Those windows are the days D-29 … D of t's day D whatever t's time of day. At the
+    newest snapshot (the worker's case) the days before D cannot move unless a late
+    record lands in them, so their least-squares sums are kept on the history
+    (``fit_cache``, dropped by such a record) and only day D's point is added: the
+    per-batch cost stops growing with the history.
+    """
+    if not history.ts or t_ms != history.ts[-1]:
+        return _fit([(ts, f) for ts, f in history.day_lasts() if _in_window(ts, t_ms)], t_ms)
+    day = t_ms // DAY_MS * DAY_MS
+    cache = history.fit_cache
+    if cache is None or cache[0] != day:
+        closed = [(ts, f) for ts, f in history.day_lasts() if ts < day and _in_window(ts, t_ms)]
+        y0 = closed[0][1] if closed else 0
+        xs = [(ts - day) / DAY_MS for ts, _ in closed]
+        ys = [f - y0 for _, f in closed]
+        cache = history.fit_cache = (
+            day, len(xs), sum(xs), float(sum(ys)),
+            sum(x * x for x in xs), sum(x * y for x, y in zip(xs, ys, strict=True)), y0,
+        )  # fmt: skip
+    _, n, sx, sy, sxx, sxy, y0 = cache
+    x, y = (t_ms - day) / DAY_MS, history.followers[-1] - y0
+    n += 1
+    if n < 3:
+        return None
+    mean_x, mean_y = (sx + x) / n, (sy + y) / n
+    var = sxx + x * x - n * mean_x * mean_x
+    if var <= 0:
+        return None
+    slope = (sxy + x * y - n * mean_x * mean_y) / var
+    return y0 + mean_y + slope * ((t_ms + 30 * DAY_MS - day) / DAY_MS - mean_x)
+
+
+def _in_window(ts: int, t_ms: int) -> bool:
+    return t_ms - 30 * DAY_MS < ts // DAY_MS * DAY_MS <= t_ms
+
+
+def _fit(points: list[tuple[int, int]], t_ms: int) -> float | None:
     if len(points) < 3:
         return None
     # Centre x on t, in days, so the arithmetic stays well conditioned.
