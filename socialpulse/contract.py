@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
@@ -16,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 SCHEMA_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = timedelta(0)
+_ONE_MS = timedelta(milliseconds=1)
 
 
 class Platform(StrEnum):
@@ -87,11 +89,23 @@ Count = Annotated[int | None, Field(ge=0)]
 
 def to_ms(value: datetime) -> int:
     """Epoch milliseconds; the stream state's time unit."""
-    return (value - EPOCH) // timedelta(milliseconds=1)
+    return (value - EPOCH) // _ONE_MS
 
 
 def from_ms(ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=ms)
+
+
+@lru_cache(maxsize=1 << 14)
+def _minute_prefix(minute: int) -> str:
+    return from_ms(minute * 60_000).replace(tzinfo=None).isoformat(timespec="minutes") + ":"
+
+
+def format_ms(ms: int) -> str:
+    """``format_ts(from_ms(ms))`` without building a datetime: the stream worker writes
+    a few timestamps per snapshot, nearly all within the same few minutes."""
+    minute, rest = divmod(ms, 60_000)
+    return f"{_minute_prefix(minute)}{rest // 1000:02d}.{rest % 1000:03d}Z"
 
 
 def snapshot_id(*parts: object) -> str:

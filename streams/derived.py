@@ -10,22 +10,15 @@ account and carry ``version``: consumers keep the highest version per key.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from socialpulse.contract import SCHEMA_VERSION, Topics, account_key, format_ts, from_ms
+from socialpulse.contract import SCHEMA_VERSION, Topics, account_key, format_ms
 from streams.account import Kpis
 from streams.processor import BatchResult
 
 Record = tuple[str, bytes, bytes]  # topic, key, value
-
-
-@lru_cache(maxsize=1 << 16)
-def _ts(ms: int) -> str:
-    # Snapshots sit on a schedule grid: a batch repeats few distinct instants.
-    return format_ts(from_ms(ms))
 
 
 def kpis_json(platform: str, account_id: str, k: Kpis) -> dict[str, Any]:
@@ -38,7 +31,7 @@ def kpis_json(platform: str, account_id: str, k: Kpis) -> dict[str, Any]:
         "followers": k.followers,
         "following": k.following,
         "posts_count": k.posts_count,
-        "observed_at": _ts(k.observed_ms),
+        "observed_at": format_ms(k.observed_ms),
         "growth": {p: {"change": g.change, "rate": g.rate} for p, g in k.growth.items()},
         "engagement_rate_30d": k.engagement_rate_30d,
         "posts_30d": k.posts_30d,
@@ -61,8 +54,10 @@ def records(batch: BatchResult, topics: Topics) -> Iterator[Record]:
                 "schema_version": SCHEMA_VERSION,
                 "platform": platform,
                 "account_id": account_id,
-                "observed_at": _ts(row.observed_ms),
-                "previous_observed_at": None if row.is_deleted else _ts(row.previous_observed_ms),
+                "observed_at": format_ms(row.observed_ms),
+                "previous_observed_at": None
+                if row.is_deleted
+                else format_ms(row.previous_observed_ms),
                 "previous_followers": None if row.is_deleted else row.previous_followers,
                 "followers": None if row.is_deleted else row.followers,
                 "delta": None if row.is_deleted else row.delta,
@@ -81,7 +76,7 @@ def records(batch: BatchResult, topics: Topics) -> Iterator[Record]:
                 "kind": alert.kind,
                 "platform": platform,
                 "account_id": account_id,
-                "observed_at": _ts(alert.observed_ms),
+                "observed_at": format_ms(alert.observed_ms),
                 "followers": alert.followers,
                 "detail": alert.detail,
             },

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialpulse.contract import PostSnapshot, ProfileSnapshot
+from socialpulse.contract import PostSnapshot, ProfileSnapshot, format_ms, format_ts, from_ms
 from streams.records import DeadLetter, PostRecord, ProfileRecord, RawMessage, _fast, parse
 
 GOOD: dict[str, Any] = {
@@ -91,3 +91,8 @@ def test_fast_path_never_accepts_what_validation_rejects(changes: dict[str, Any]
     if fast is None:
         return
     assert fast == ProfileRecord.of(ProfileSnapshot.model_validate_json(raw))
+
+
+@given(st.integers(0, 253_402_300_799_999))  # 1970 … 9999-12-31T23:59:59.999Z
+def test_format_ms_is_format_ts_of_the_instant(ms: int) -> None:
+    assert format_ms(ms) == format_ts(from_ms(ms))
