@@ -185,10 +185,21 @@ def run_worker(
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
         )
-    # py-spy samples the worker from outside (not a project dependency).
+    # py-spy samples the worker from outside (not a project dependency): the one
+    # installed next to this interpreter (pip install py-spy), else the one on PATH.
+    beside = Path(sys.executable).parent / "py-spy"
     spy = (
         subprocess.Popen(
-            ["py-spy", "record", "--format", "raw", "-o", str(profile), "--pid", str(child.pid)],
+            [
+                str(beside) if beside.exists() else "py-spy",
+                "record",
+                "--format",
+                "raw",
+                "-o",
+                str(profile),
+                "--pid",
+                str(child.pid),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
