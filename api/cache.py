@@ -53,12 +53,15 @@ class ResponseCache:
         kind: str,
         principal: Principal,
         params: Mapping[str, Any],
-        build: Callable[[], BaseModel],
+        build: Callable[[], BaseModel | bytes],
     ) -> Response:
-        """The cached JSON answer, or ``build()``'s (then stored); ``X-Cache`` says which."""
+        """The cached JSON answer, or ``build()``'s (then stored); ``X-Cache`` says which.
+
+        ``build`` returns the answer's model, or its JSON already serialised (hot routes).
+        """
         ttl = self._ttls.get(kind, 0)
         if ttl <= 0:
-            return _json(build().model_dump_json(by_alias=True).encode(), None)
+            return _json(_body(build()), None)
         entry_key = self._entry_key(kind, principal, params)
         generation_key = self._generation_key(principal)
         try:
@@ -67,13 +70,13 @@ class ResponseCache:
             )
         except RedisError as exc:
             log.warning("response cache unavailable (%r)", exc)
-            return _json(build().model_dump_json(by_alias=True).encode(), None)
+            return _json(_body(build()), None)
         current = generation or b"0"
         if entry is not None:
             stored_generation, _, body = entry.partition(b"\n")
             if stored_generation == current:
                 return _json(body, "hit")
-        body = build().model_dump_json(by_alias=True).encode()
+        body = _body(build())
         try:
             self._redis.set(entry_key, current + b"\n" + body, px=int(ttl * 1000))
         except RedisError as exc:
@@ -90,6 +93,10 @@ class ResponseCache:
         except RedisError as exc:
             # Entries then live out their (short) TTL; say so, the write itself stands.
             log.warning("response cache not invalidated for %r (%r)", workspace, exc)
+
+
+def _body(answer: BaseModel | bytes) -> bytes:
+    return answer if isinstance(answer, bytes) else answer.model_dump_json(by_alias=True).encode()
 
 
 def _digest(text: str) -> str:

@@ -59,7 +59,8 @@ class Resources:
         self.redis.close()
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI would run a plain function in the thread pool (a thread hop per request).
     resources: Resources = request.app.state.resources
     return resources
 

@@ -75,7 +75,8 @@ class Services:
         )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI would run a plain function in the thread pool (a thread hop per request).
     services: Services = request.app.state.services
     return services
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from clickhouse import scores
 from socialpulse.contract import from_ms, to_ms
 
 
@@ -67,16 +68,14 @@ class FollowerChange:
 
 
 def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Overview | None:
-    """The account's current KPIs (``account_latest``) and its score within the platform."""
+    """The account's current KPIs (``account_latest``) and its score within the platform
+    (``account_scores_current``, refreshed every 10 s; see :mod:`clickhouse.scores`)."""
     params: dict[str, Any] = {"platform": platform, "account_id": account_id}
     sql = (
         "SELECT handle, followers, following, posts_count, toUnixTimestamp64Milli(observed_at),"
         " growth_1d_change, growth_1d_rate, growth_7d_change, growth_7d_rate,"
         " growth_30d_change, growth_30d_rate, engagement_rate_30d, posts_30d,"
-        " projected_followers_30d,"
-        " (SELECT any(score) FROM account_scores WHERE platform = {platform:String}"
-        "  AND account_id = {account_id:String}) AS score"
-        " FROM account_latest FINAL"
+        " projected_followers_30d, " + scores.POINT + " FROM account_latest FINAL"
         " PREWHERE platform = {platform:String} AND account_id = {account_id:String}"
         + scope.clause(params)
     )
@@ -85,7 +84,10 @@ def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Ov
         return None
     r = rows[0]
     growth = {"1d": (r[5], r[6]), "7d": (r[7], r[8]), "30d": (r[9], r[10])}
-    return Overview(r[0], r[1], r[2], r[3], from_ms(r[4]), growth, r[11], r[12], r[13], r[14])
+    score = r[14]
+    if score is None:  # observed since the scores' last refresh
+        score = scores.live(client, [(platform, account_id)]).get((platform, account_id))
+    return Overview(r[0], r[1], r[2], r[3], from_ms(r[4]), growth, r[11], r[12], r[13], score)
 
 
 def is_visible(client: Client, scope: Scope, platform: str, account_id: str) -> bool:

@@ -8,12 +8,13 @@ workspace's own/competitor label; it never widens what is visible.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from clickhouse import scores
 from clickhouse.queries import Scope
 from socialpulse.contract import from_ms
 
@@ -25,8 +26,7 @@ _KPI_COLUMNS = (
     " l.projected_followers_30d, s.score"
 )
 _JOINS = (
-    " LEFT JOIN account_scores AS s USING (platform, account_id)"
-    " LEFT JOIN (SELECT platform, account_id, handle, label FROM accounts FINAL"
+    scores.JOIN + " LEFT JOIN (SELECT platform, account_id, handle, label FROM accounts FINAL"
     "  WHERE workspace = {label_workspace:String}) AS t USING (platform, account_id)"
 )
 # Leaderboard metrics: the column ranked on (a fixed whitelist, never user text).
@@ -67,6 +67,21 @@ def _row(r: Sequence[Any]) -> AccountRow:
     return AccountRow(
         r[0], r[1], r[2], r[3], r[4], r[5], r[6], observed, growth, r[14], r[15], r[16], r[17]
     )
+
+
+def _rows(client: Client, result: Sequence[Sequence[Any]]) -> list[AccountRow]:
+    rows = [_row(r) for r in result]
+    # Observed since the scores' last refresh: scored live (clickhouse/scores.py).
+    missing = [(r.platform, r.account_id) for r in rows if r.score is None and r.observed_at]
+    if not missing:
+        return rows
+    found = scores.live(client, missing)
+    return [
+        replace(r, score=found.get((r.platform, r.account_id)))
+        if r.score is None and r.observed_at
+        else r
+        for r in rows
+    ]
 
 
 def _filters(f: AccountFilter, params: dict[str, Any]) -> str:
@@ -121,7 +136,7 @@ def list_accounts(
         + keyset
         + " ORDER BY platform, account_id LIMIT {limit:UInt32} SETTINGS join_use_nulls = 1"
     )
-    return [_row(r) for r in client.query(sql, parameters=params).result_rows]
+    return _rows(client, client.query(sql, parameters=params).result_rows)
 
 
 def leaderboard(
@@ -145,4 +160,4 @@ def leaderboard(
         + f" ORDER BY {column} DESC NULLS LAST, platform, account_id"
         " LIMIT {limit:UInt32} SETTINGS join_use_nulls = 1"
     )
-    return [_row(r) for r in client.query(sql, parameters=params).result_rows]
+    return _rows(client, client.query(sql, parameters=params).result_rows)
