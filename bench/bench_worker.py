@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -177,6 +178,15 @@ def run_worker(
     profile: Path | None = None,
 ) -> WorkerRun:
     group, topic = env["SOCIALPULSE_CONSUMER_GROUP"], Topics(settings.topic_prefix)
+    # py-spy samples the worker from outside (not a project dependency): the one
+    # installed next to this interpreter (pip install py-spy), else the one on PATH.
+    # Looked up before the worker starts, so a missing one leaves no worker behind.
+    spy_bin: str | None = None
+    if profile:
+        beside = Path(sys.executable).parent / "py-spy"
+        spy_bin = str(beside) if beside.exists() else shutil.which("py-spy")
+        if spy_bin is None:
+            raise RuntimeError("--profile needs py-spy: pip install py-spy")
     with log.open("wb") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "socialpulse.cli", "worker"],
@@ -185,13 +195,10 @@ def run_worker(
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
         )
-    # py-spy samples the worker from outside (not a project dependency): the one
-    # installed next to this interpreter (pip install py-spy), else the one on PATH.
-    beside = Path(sys.executable).parent / "py-spy"
     spy = (
         subprocess.Popen(
             [
-                str(beside) if beside.exists() else "py-spy",
+                spy_bin,
                 "record",
                 "--format",
                 "raw",
@@ -203,7 +210,7 @@ def run_worker(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        if profile
+        if spy_bin
         else None
     )
     started = time.monotonic()
