@@ -53,6 +53,9 @@ class Kpis:
 
 
 REVISIONS_PER_MS = 1024
+# Changelog key suffixes after the account key: its posts, and one of its UTC days.
+POSTS_SUFFIX = b"\x1fp"
+DAY_SUFFIX = b"\x1fd"
 
 
 @dataclass(slots=True)
@@ -71,6 +74,8 @@ class AccountState:
     # The earliest start in dirty_windows (a day start), so most records skip
     # the scan for windows to settle.
     dirty_min: int = 1 << 62
+    # Whether the posts changed since the last changelog write (see ``take_chunks``).
+    posts_dirty: bool = False
 
     def apply_profile(self, snap: ProfileRecord, lateness_ms: int) -> Effects:
         h = self.history
@@ -119,6 +124,7 @@ class AccountState:
         if posts.newest_ms is not None and x < posts.newest_ms - lateness_ms:
             return Effects(Outcome.TOO_LATE)
         posts.newest_ms = x if posts.newest_ms is None else max(posts.newest_ms, x)
+        self.posts_dirty = True
         post = Post(
             snap.published_ms, x,
             snap.snapshot_id, snap.likes, snap.comments, snap.shares, snap.saves, snap.views,
@@ -195,6 +201,53 @@ class AccountState:
             "m": list(self.meta),
             "s": [self.stats.mean_abs, self.stats.count],
         }
+
+    def take_chunks(self) -> list[tuple[bytes, dict[str, Any] | None]]:
+        """The changelog records of what changed since the last call: (key suffix, value).
+
+        The head (suffix ``b""``) always; the posts (``b"\x1fp"``) when they changed; one
+        record per changed UTC day (``b"\x1fd<day>"``), None for a day now empty.
+        """
+        h = self.history
+        out: list[tuple[bytes, dict[str, Any] | None]] = [
+            (
+                b"",
+                {
+                    "h": h.head_state(),
+                    "m": list(self.meta),
+                    "s": [self.stats.mean_abs, self.stats.count],
+                },
+            )
+        ]
+        if self.posts_dirty:
+            out.append((POSTS_SUFFIX, self.posts.to_state()))
+            self.posts_dirty = False
+        for day in sorted(h.dirty_days):
+            out.append((DAY_SUFFIX + str(day).encode(), h.chunk(day)))
+        h.dirty_days.clear()
+        return out
+
+    @classmethod
+    def from_chunks(
+        cls,
+        head: dict[str, Any],
+        posts: dict[str, Any] | None,
+        days: dict[int, dict[str, Any]],
+    ) -> AccountState:
+        """A state from its changelog records (``take_chunks``), or from one whole
+        state as workers before chunking wrote it (then every part is marked changed,
+        so the next write replaces it by chunks)."""
+        if "t" in head.get("h", {}):  # a whole state, as written before chunking
+            state = cls.from_state(head)
+            state.history.dirty_days = state.history.all_days()
+            state.posts_dirty = True
+            return state
+        return cls(
+            AccountHistory.from_chunks(head["h"], days),
+            AccountPosts.from_state(posts),
+            list(head.get("m") or ["", None, None, None]),
+            ChangeStats(*head.get("s", (0.0, 0))),
+        )
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None, *, now_ms: int = 0) -> AccountState:

@@ -79,6 +79,9 @@ class AccountHistory:
     fit_cache: tuple[int, int, float, float, float, float, int] | None = field(
         default=None, compare=False, repr=False
     )
+    # Not persisted: the UTC days (epoch day numbers) whose snapshots or change points
+    # changed since the last changelog write (see ``chunk``).
+    dirty_days: set[int] = field(default_factory=set, compare=False, repr=False)
 
     def apply(
         self, observed_ms: int, snapshot_id: str, followers: int | None, lateness_ms: int
@@ -107,6 +110,7 @@ class AccountHistory:
             self.ts.insert(i, observed_ms)
             self.ids.insert(i, snapshot_id)
             self.followers.insert(i, followers)
+        self.dirty_days.add(observed_ms // DAY_MS)
         rows = self._diff(i, before)
         self._prune(lateness_ms)
         return ApplyResult(Outcome.APPLIED, rows)
@@ -155,6 +159,7 @@ class AccountHistory:
             return
         for t, f in zip(self.ts[:k], self.followers[:k], strict=True):
             self._summarise(t, f)
+            self.dirty_days.add(t // DAY_MS)
         del self.ts[:k], self.ids[:k], self.followers[:k]
         self._expire(self.newest_ms - RETENTION_MS)
 
@@ -172,6 +177,7 @@ class AccountHistory:
         # F(horizon) must stay answerable: keep the last change point before it.
         k = bisect_left(self.old_ts, horizon_ms) - 1
         if k > 0:
+            self.dirty_days.update(t // DAY_MS for t in self.old_ts[:k])
             del self.old_ts[:k], self.old_f[:k]
         d = bisect_left(self.day_last_ts, horizon_ms - DAY_MS)
         if d > 0:
@@ -210,6 +216,53 @@ class AccountHistory:
             "dt": list(self.day_last_ts),
             "df": list(self.day_last_f),
         }
+
+    def head_state(self) -> dict[str, Any]:
+        """What is not kept per day: newest, revision and the days' last snapshots (≤ 32)."""
+        return {
+            "n": self.newest_ms,
+            "r": self.revision,
+            "dt": list(self.day_last_ts),
+            "df": list(self.day_last_f),
+        }
+
+    def chunk(self, day: int) -> dict[str, Any] | None:
+        """One UTC day's full snapshots and change points (None: the day holds nothing).
+
+        The changelog keeps a state as a head and one record per day, so a live update
+        rewrites today's record, not a month of history (an account polled every 15
+        minutes carries ~80 kB; docs/benchmarks.md).
+        """
+        start, end = day * DAY_MS, (day + 1) * DAY_MS
+        i, j = bisect_left(self.ts, start), bisect_left(self.ts, end)
+        a, b = bisect_left(self.old_ts, start), bisect_left(self.old_ts, end)
+        if i == j and a == b:
+            return None
+        return {
+            "t": self.ts[i:j],
+            "i": self.ids[i:j],
+            "f": self.followers[i:j],
+            "ot": self.old_ts[a:b],
+            "of": self.old_f[a:b],
+        }
+
+    def all_days(self) -> set[int]:
+        return {t // DAY_MS for t in self.ts} | {t // DAY_MS for t in self.old_ts}
+
+    @classmethod
+    def from_chunks(cls, head: dict[str, Any], days: dict[int, dict[str, Any]]) -> AccountHistory:
+        """The history a head and its day records describe (see ``chunk``)."""
+        history = cls(
+            head["n"], head["r"], day_last_ts=list(head["dt"]), day_last_f=list(head["df"])
+        )
+        for day in sorted(days):
+            c = days[day]
+            history.ts += c["t"]
+            history.ids += c["i"]
+            history.followers += c["f"]
+            history.old_ts += c["ot"]
+            history.old_f += c["of"]
+        return history
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> AccountHistory:

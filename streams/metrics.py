@@ -24,7 +24,8 @@ CHECKPOINT_SECONDS = Histogram(
     "Time to write changed states to the changelog and commit offsets",
 )
 CHECKPOINT_STATES = Counter(
-    "socialpulse_worker_changelog_records_total", "Account states written to the changelog"
+    "socialpulse_worker_changelog_records_total",
+    "Changelog records written (account heads, posts and days of snapshots)",
 )
 EVENT_LAG = Histogram(
     "socialpulse_worker_event_lag_seconds",

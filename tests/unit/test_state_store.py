@@ -28,6 +28,7 @@ def applied(followers: list[int]) -> AccountState:
 def test_restore_then_load_decodes_lazily_and_marks_changed() -> None:
     store = StateStore()
     saved = applied([10, 12, 15])
+    # Whole states in one record each: how workers wrote them before the split by day.
     records = [(b"x:1", encode(applied([1]))), (b"x:2", encode(saved)), (b"x:1", encode(saved))]
     assert store.restore(0, records, end=3) == 2  # the later value of x:1 wins
     assert store.changelog_ends[0] == 3
@@ -36,9 +37,55 @@ def test_restore_then_load_decodes_lazily_and_marks_changed() -> None:
     assert state.history.followers == [10, 12, 15]
     assert store.has_dirty()
     written = list(store.take_dirty())
-    assert [(p, k) for p, k, _ in written] == [(0, b"x:1")]
-    assert decode(written[0][2]) == saved.to_state()
+    # A whole state is rewritten as parts: head, posts, its one day; they supersede it.
+    assert [(p, k) for p, k, _ in written] == [(0, b"x:1"), (0, b"x:1\x1fp"), (0, b"x:1\x1fd0")]
     assert not store.has_dirty()  # taken once, not twice
+    again = StateStore()
+    again.restore(0, [*records, *((k, v) for _, k, v in written)], end=6)
+    restored = again.peek(b"x:1", 0)
+    assert restored is not None and restored.to_state() == saved.to_state()
+
+
+def _history(days: int, per_day: int) -> AccountState:
+    state = AccountState.from_state(None, now_ms=1)
+    step = DAY // per_day
+    for i in range(days * per_day):
+        state.apply_profile(profile("x:1", 5 * DAY + i * step, 1000 + i * (i % 3)), 7 * DAY)
+    return state
+
+
+def test_a_live_snapshot_writes_the_head_and_its_day_only() -> None:
+    state = _history(days=12, per_day=24)
+    store = StateStore()
+    store.restore(0, [], end=0)
+    store._live[0][b"x:1"] = state
+    store._dirty[0].add(b"x:1")
+    first = [(k, v) for _, k, v in store.take_dirty()]
+    assert len(first) == 1 + 12  # the head and twelve days (no post was applied)
+    newest = state.history.ts[-1]
+    live = store.load(b"x:1", 0, now_ms=1)
+    live.apply_profile(profile("x:1", newest + 60_000, 5), 7 * DAY)
+    second = [(k, v) for _, k, v in store.take_dirty()]
+    assert [k for k, _ in second] == [b"x:1", b"x:1\x1fd%d" % (newest // DAY)]
+    assert sum(len(v or b"") for _, v in second) < sum(len(v or b"") for _, v in first) / 5
+    again = StateStore()
+    again.restore(0, first + second, end=len(first) + len(second))
+    restored = again.peek(b"x:1", 0)
+    assert restored is not None and restored.to_state() == live.to_state()
+
+
+def test_expired_days_become_tombstones_and_restore_without_them() -> None:
+    state = _history(days=50, per_day=4)  # beyond 7 days of lateness + 31 of retention
+    store = StateStore()
+    store.restore(0, [], end=0)
+    store._live[0][b"x:1"] = state
+    store._dirty[0].add(b"x:1")
+    written = [(k, v) for _, k, v in store.take_dirty()]
+    assert any(v is None for _, v in written), "expected tombstones for expired days"
+    again = StateStore()
+    again.restore(0, written, end=len(written))
+    restored = again.peek(b"x:1", 0)
+    assert restored is not None and restored.to_state() == state.to_state()
 
 
 def test_a_tombstone_removes_the_account_and_new_accounts_start_at_now() -> None:
