@@ -6,7 +6,7 @@ import pytest
 
 from streams.account import AccountState
 from streams.records import ProfileRecord
-from streams.state import PartitionNotOwned, StateStore, decode, encode
+from streams.state import PartitionNotOwned, StateStore, encode
 
 DAY = 86_400_000
 
