@@ -46,8 +46,10 @@ def test_restore_then_load_decodes_lazily_and_marks_changed() -> None:
     assert restored is not None and restored.to_state() == saved.to_state()
 
 
-def _history(days: int, per_day: int) -> AccountState:
-    state = AccountState.from_state(None, now_ms=1)
+def _history(store: StateStore, days: int, per_day: int) -> AccountState:
+    """A new account of partition 0, loaded through the store and given ``days`` of history."""
+    store.restore(0, [], end=0)
+    state = store.load(b"x:1", 0, now_ms=1)
     step = DAY // per_day
     for i in range(days * per_day):
         state.apply_profile(profile("x:1", 5 * DAY + i * step, 1000 + i * (i % 3)), 7 * DAY)
@@ -55,11 +57,8 @@ def _history(days: int, per_day: int) -> AccountState:
 
 
 def test_a_live_snapshot_writes_the_head_and_its_day_only() -> None:
-    state = _history(days=12, per_day=24)
     store = StateStore()
-    store.restore(0, [], end=0)
-    store._live[0][b"x:1"] = state
-    store._dirty[0].add(b"x:1")
+    state = _history(store, days=12, per_day=24)
     first = [(k, v) for _, k, v in store.take_dirty()]
     assert len(first) == 1 + 12  # the head and twelve days (no post was applied)
     newest = state.history.ts[-1]
@@ -75,11 +74,8 @@ def test_a_live_snapshot_writes_the_head_and_its_day_only() -> None:
 
 
 def test_expired_days_become_tombstones_and_restore_without_them() -> None:
-    state = _history(days=50, per_day=4)  # beyond 7 days of lateness + 31 of retention
     store = StateStore()
-    store.restore(0, [], end=0)
-    store._live[0][b"x:1"] = state
-    store._dirty[0].add(b"x:1")
+    state = _history(store, days=50, per_day=4)  # past 7 days of lateness + 31 of retention
     written = [(k, v) for _, k, v in store.take_dirty()]
     assert any(v is None for _, v in written), "expected tombstones for expired days"
     again = StateStore()
