@@ -93,7 +93,7 @@ class ClickHouseSink:
                 context = self._contexts.get(key)
                 if context is None:
                     context = self._contexts[key] = self._client.create_insert_context(
-                        table, names, column_oriented=True
+                        table, names, column_oriented=True, settings=_INSERT_SETTINGS
                     )
                 self._client.insert(data=data, context=context)
             except Exception as exc:  # any failure: the caller waits and retries, never drops
@@ -105,3 +105,10 @@ class ClickHouseSink:
             SINK_ROWS.labels(table).inc(len(data[0]))
             SINK_BATCH.labels(table).observe(len(data[0]))
         return len(tables), None
+
+
+# A replay batch may span more than the default 100 monthly partitions: ClickHouse would
+# refuse it on every retry (a stalled worker), and chdb's streaming insert drops it
+# silently (tests/integration/test_sink.py). Such a batch makes many small parts instead,
+# for the background merges to join.
+_INSERT_SETTINGS = {"max_partitions_per_insert_block": 0}
