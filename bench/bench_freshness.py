@@ -8,7 +8,10 @@ it writes the insert the row came in, so this is the whole path (producer, broke
 processing, sink) short of the insert's acknowledgement. Prints p50/p99/p99.9/max next to the
 target (issue 4: p99 < 2 s at 5k/s), and the rate actually achieved by the producer.
 
-    python -m bench.bench_freshness --rate 5000 --seconds 30 [--json]
+    python -m bench.bench_freshness --rate 5000 --seconds 30 [--workers 2] [--json]
+
+``--workers N`` runs N worker processes in one consumer group (they split the topic's
+partitions): how a host with N cores would run the stream, with one worker per core.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +59,7 @@ from streams.publish import Publisher
 from tests.services import ServiceUrls
 
 TARGET_P99_S = 2.0
+READY = re.compile(r"worker ready: partitions \[([0-9, ]*)\]")
 TICK_S = 0.01
 
 
@@ -107,6 +112,24 @@ async def steady(
         await producer.stop()
 
 
+def wait_until_split(
+    workers: list[subprocess.Popen[bytes]], logs: list[Path], partitions: int
+) -> None:
+    """Until every worker's newest assignment is in and together they own each partition once:
+    a worker that joins later makes the group rebalance, and the first one logs again."""
+    deadline = time.monotonic() + 90
+    while True:
+        owned: list[int] = []
+        for log in logs:
+            ready = READY.findall(log.read_text(errors="replace"))
+            owned += [int(p) for p in ready[-1].split(",") if p.strip()] if ready else [-1]
+        if sorted(owned) == list(range(partitions)):
+            return
+        if any(w.poll() is not None for w in workers) or time.monotonic() > deadline:
+            raise RuntimeError(f"the workers did not split the partitions:\n{tail(logs[-1])}")
+        time.sleep(0.2)
+
+
 def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[str, Any]:
     name = f"fresh{uuid.uuid4().hex[:10]}"
     env = namespace_env(urls, name, tmp, "fresh")
@@ -115,38 +138,46 @@ def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[st
     n = int(args.rate * args.seconds)
     asyncio.run(ensure_topics(settings))
     ch = make_client(settings)
-    log = tmp / "worker.log"
+    logs = [tmp / f"worker-{i}.log" for i in range(args.workers)]
     load_before = os.getloadavg()[0]
     try:
         runner.migrate(ch, name)
-        with log.open("wb") as out:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "socialpulse.cli", "worker"],
-                env={**os.environ, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-            )
+        workers: list[subprocess.Popen[bytes]] = []
+        for i, log in enumerate(logs):
+            with log.open("wb") as out:
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "socialpulse.cli", "worker"],
+                        env={**os.environ, **env, "SOCIALPULSE_WORKER_ID": f"fresh-{i}"},
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        cwd=REPO_ROOT,
+                    )
+                )
         try:
-            deadline = time.monotonic() + 60
-            while "worker ready" not in log.read_text(errors="replace"):
-                if worker.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the worker did not get ready:\n{tail(log)}")
-                time.sleep(0.2)
-            note(f"producing {args.rate:,}/s for {args.seconds:.0f}s to {topic}")
-            cpu_before, wall_before = cpu_seconds(worker.pid), time.monotonic()
+            wait_until_split(workers, logs, settings.topic_partitions)
+            note(
+                f"producing {args.rate:,}/s for {args.seconds:.0f}s to {topic}"
+                f" ({args.workers} worker process{'es' if args.workers > 1 else ''})"
+            )
+            cpu_before, wall_before = sum(cpu_seconds(w.pid) for w in workers), time.monotonic()
             ticks_before = cpu_ticks()
             achieved = asyncio.run(steady(settings, topic, args.rate, args.seconds, args.accounts))
             deadline = time.monotonic() + args.timeout
             while ch.query("SELECT count() FROM profile_snapshots").result_rows[0][0] < n:
-                if worker.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"rows missing after {args.timeout:.0f}s:\n{tail(log)}")
+                if any(w.poll() is not None for w in workers) or time.monotonic() > deadline:
+                    raise RuntimeError(f"rows missing after {args.timeout:.0f}s:\n{tail(logs[0])}")
                 time.sleep(0.5)
-            cpu_s, wall_s = cpu_seconds(worker.pid) - cpu_before, time.monotonic() - wall_before
+            cpu_s = sum(cpu_seconds(w.pid) for w in workers) - cpu_before
+            wall_s = time.monotonic() - wall_before
             steal, total = (b - a for a, b in zip(ticks_before, cpu_ticks(), strict=True))
         finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=60)
+            for w in workers:
+                w.send_signal(signal.SIGTERM)
+            for w in workers:
+                w.wait(timeout=60)
+            if args.worker_log is not None:
+                args.worker_log.write_text("".join(log.read_text(errors="replace") for log in logs))
         lag_ms = "toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli(observed_at)"
         quantiles, worst = ch.query(
             f"SELECT quantilesExact(0.5, 0.99, 0.999)({lag_ms}), max({lag_ms})"
@@ -163,13 +194,14 @@ def benchmark(args: argparse.Namespace, urls: ServiceUrls, tmp: Path) -> dict[st
         "seconds": args.seconds,
         "snapshots": n,
         "accounts": args.accounts,
+        "workers": args.workers,
         "code": code_version(),
         "nproc": os.cpu_count(),
         "loadavg_1m": [load_before, os.getloadavg()[0]],
-        # The worker's own CPU from the first snapshot produced to the last row visible:
+        # The workers' own CPU from the first snapshot produced to the last row visible:
         # per snapshot, it says how far this is from keeping up whatever the box's load.
         "worker_cpu_us_per_snapshot": cpu_s / n * 1e6,
-        "worker_cpu_share": cpu_s / wall_s,
+        "worker_cpu_share": cpu_s / wall_s / args.workers,
         # Time the hypervisor gave other guests: it slows every process here without
         # showing in the load average (seen at 23-59% late in session 3).
         "cpu_steal": steal / total if total else 0.0,
@@ -187,10 +219,11 @@ def table(r: dict[str, Any]) -> str:
         ("input rate (target / achieved)",
          f"{r['rate_target']:,}/s / {r['rate_achieved']:,.0f}/s", ""),
         ("snapshots / accounts", f"{r['snapshots']:,} / {r['accounts']:,}", ""),
+        ("worker processes", f"{r['workers']}", ""),
         ("code / nproc / load avg 1m", f"{r['code']} / {r['nproc']} / {la[0]:.1f}-{la[1]:.1f}", ""),
         ("CPU steal (hypervisor)", f"{r['cpu_steal']:.0%}", ""),
         ("worker CPU per snapshot", f"{r['worker_cpu_us_per_snapshot']:.0f} µs", ""),
-        ("worker CPU busy (of one core)", f"{100 * r['worker_cpu_share']:.0f}%", ""),
+        ("worker CPU busy (of one core each)", f"{100 * r['worker_cpu_share']:.0f}%", ""),
         ("freshness p50", f"{r['freshness_p50_s']:.3f} s", ""),
         ("freshness p99", f"{r['freshness_p99_s']:.3f} s", f"< {r['target_p99_s']:.0f} s"),
         ("freshness p99.9", f"{r['freshness_p999_s']:.3f} s", ""),
@@ -210,10 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to produce")
     parser.add_argument("--accounts", type=int, default=5000, help="distinct accounts")
     parser.add_argument("--timeout", type=float, default=300.0, help="drain limit after producing")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes in the group (default 1)"
+    )
+    parser.add_argument("--worker-log", type=Path, help="keep the workers' logs in this file")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
-    if min(args.rate, args.accounts) < 1 or args.seconds <= 0:
-        parser.error("--rate, --accounts and --seconds must be positive")
+    if min(args.rate, args.accounts, args.workers) < 1 or args.seconds <= 0:
+        parser.error("--rate, --accounts, --workers and --seconds must be positive")
     with services() as urls, tempfile.TemporaryDirectory(prefix="bench-fresh-") as tmp:
         results = benchmark(args, urls, Path(tmp))
     print(json.dumps(results, indent=2) if args.json else table(results))

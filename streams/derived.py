@@ -21,7 +21,22 @@ from streams.processor import BatchResult
 Record = tuple[str, bytes, bytes]  # topic, key, value
 
 
-def kpis_json(platform: str, account_id: str, k: Kpis) -> dict[str, Any]:
+class _Formatted(dict[int, str]):
+    """format_ms with a memory: a batch's records repeat their timestamps (an account's
+    KPIs and its newest change share one; a change's previous one was formatted before)."""
+
+    def __missing__(self, ms: int) -> str:
+        text = self[ms] = format_ms(ms)
+        return text
+
+
+class _Keys(dict[tuple[str, str], bytes]):
+    def __missing__(self, account: tuple[str, str]) -> bytes:
+        key = self[account] = account_key(*account).encode()
+        return key
+
+
+def kpis_json(platform: str, account_id: str, k: Kpis, times: dict[int, str]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "platform": platform,
@@ -31,7 +46,7 @@ def kpis_json(platform: str, account_id: str, k: Kpis) -> dict[str, Any]:
         "followers": k.followers,
         "following": k.following,
         "posts_count": k.posts_count,
-        "observed_at": format_ms(k.observed_ms),
+        "observed_at": times[k.observed_ms],
         "growth": {p: {"change": g.change, "rate": g.rate} for p, g in k.growth.items()},
         "engagement_rate_30d": k.engagement_rate_30d,
         "posts_30d": k.posts_30d,
@@ -41,47 +56,36 @@ def kpis_json(platform: str, account_id: str, k: Kpis) -> dict[str, Any]:
 
 
 def records(batch: BatchResult, topics: Topics) -> Iterator[Record]:
-    for (platform, account_id), k in batch.latest.items():
-        yield _record(
-            topics.metrics_account, platform, account_id, kpis_json(platform, account_id, k)
-        )
-    for ((platform, account_id), _), row in batch.change_rows.items():
-        yield _record(
-            topics.follower_changes,
-            platform,
-            account_id,
-            {
-                "schema_version": SCHEMA_VERSION,
-                "platform": platform,
-                "account_id": account_id,
-                "observed_at": format_ms(row.observed_ms),
-                "previous_observed_at": None
-                if row.is_deleted
-                else format_ms(row.previous_observed_ms),
-                "previous_followers": None if row.is_deleted else row.previous_followers,
-                "followers": None if row.is_deleted else row.followers,
-                "delta": None if row.is_deleted else row.delta,
-                "retracted": row.is_deleted,
-                "version": row.version,
-            },
-        )
-    for (platform, account_id), alert in batch.alerts.values():
-        yield _record(
-            topics.alerts,
-            platform,
-            account_id,
-            {
-                "schema_version": SCHEMA_VERSION,
-                "alert_id": alert.alert_id,
-                "kind": alert.kind,
-                "platform": platform,
-                "account_id": account_id,
-                "observed_at": format_ms(alert.observed_ms),
-                "followers": alert.followers,
-                "detail": alert.detail,
-            },
-        )
-
-
-def _record(topic: str, platform: str, account_id: str, body: dict[str, Any]) -> Record:
-    return topic, account_key(platform, account_id).encode(), orjson.dumps(body)
+    times, keys = _Formatted(), _Keys()
+    for account, k in batch.latest.items():
+        body = kpis_json(*account, k, times)
+        yield topics.metrics_account, keys[account], orjson.dumps(body)
+    for (account, _), row in batch.change_rows.items():
+        platform, account_id = account
+        deleted = row.is_deleted
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "platform": platform,
+            "account_id": account_id,
+            "observed_at": times[row.observed_ms],
+            "previous_observed_at": None if deleted else times[row.previous_observed_ms],
+            "previous_followers": None if deleted else row.previous_followers,
+            "followers": None if deleted else row.followers,
+            "delta": None if deleted else row.delta,
+            "retracted": deleted,
+            "version": row.version,
+        }
+        yield topics.follower_changes, keys[account], orjson.dumps(body)
+    for account, alert in batch.alerts.values():
+        platform, account_id = account
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "alert_id": alert.alert_id,
+            "kind": alert.kind,
+            "platform": platform,
+            "account_id": account_id,
+            "observed_at": times[alert.observed_ms],
+            "followers": alert.followers,
+            "detail": alert.detail,
+        }
+        yield topics.alerts, keys[account], orjson.dumps(body)
