@@ -79,6 +79,13 @@ class Namespace:
     def worker_log(self, worker_id: str = "w1") -> str:
         return (self.tmp / f"worker-{worker_id}.log").read_text(errors="replace")
 
+    def worker_logs(self, tail: int = 3000) -> str:
+        """The end of every worker's log of this namespace, whatever their ids."""
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-tail:]}"
+            for log in sorted(self.tmp.glob("worker-*.log"))
+        )
+
     def stop_all(self) -> None:
         for child in self.children:
             if child.poll() is None:

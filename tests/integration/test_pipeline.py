@@ -42,13 +42,13 @@ def wait_for_quiescence(
 
     def caught_up() -> bool:
         if all(child.poll() is not None for child in ns.children):
-            raise AssertionError(f"every worker exited\n{ns.worker_log()[-3000:]}")
+            raise AssertionError(f"every worker exited\n{ns.worker_logs()}")
         return all(consumer_lag(ns.urls.kafka_bootstrap, group, t) == 0 for t in names)
 
     wait_until(
         caught_up,
         timeout_s,
-        lambda: f"the worker to commit everything on {names}\n{ns.worker_log()[-3000:]}",
+        lambda: f"the worker to commit everything on {names}\n{ns.worker_logs()}",
     )
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 from typing import Any
+from urllib.parse import urlsplit
 
+import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from streams.sink import ClickHouseSink
+from tests.conftest import Namespace
 
 pytestmark = [pytest.mark.clickhouse_db]
 
@@ -83,3 +86,13 @@ def test_nulls_stay_null_and_text_survives_as_written(ch: Client) -> None:
 
 def _rows(columns: list[list[Any]]) -> list[list[Any]]:
     return [list(row) for row in zip(*columns, strict=True)]
+
+
+def test_a_client_with_a_session_is_refused_up_front(ns: Namespace) -> None:
+    url = urlsplit(ns.settings().clickhouse_url)
+    client = clickhouse_connect.get_client(host=url.hostname, port=url.port)  # a session
+    try:
+        with pytest.raises(ValueError, match="without a session"):
+            ClickHouseSink(client)
+    finally:
+        client.close()
