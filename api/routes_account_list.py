@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Response
 
 from api.auth import CurrentPrincipal, Principal
 from api.openapi import error_responses
 from api.resources import Deps
-from api.routes_common import as_label, decode_cursor, encode_cursor, growth_items
-from api.schemas import AccountItem, AccountPage, Freshness, Label
+from api.routes_common import as_label, decode_cursor, encode_cursor
+from api.schemas import AccountPage, Freshness, Label
 from api.services import Services, ServicesDep
 from clickhouse import queries_accounts
 from clickhouse.queries_accounts import AccountFilter, AccountRow
-from socialpulse.contract import Platform
+from socialpulse.contract import Platform, format_ts
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
@@ -56,7 +58,8 @@ def _page(
     where: AccountFilter,
     after: list[object] | None,
     limit: int,
-) -> AccountPage:
+) -> bytes:
+    """The page as JSON (an `AccountPage`)."""
     rows = queries_accounts.list_accounts(
         deps.clickhouse,
         principal.scope,
@@ -68,26 +71,42 @@ def _page(
     page = rows[:limit]
     more = len(rows) > limit
     fresh = services.status.for_accounts({(r.platform, r.account_id): r.observed_at for r in page})
-    return AccountPage(
-        items=[account_item(r, fresh[(r.platform, r.account_id)]) for r in page],
-        next_cursor=encode_cursor(page[-1].platform, page[-1].account_id) if more else None,
+    # Up to 500 items: building an `AccountItem` (with its growth and freshness models) for
+    # each and serialising them was about a quarter of the API's CPU for a 50-item page
+    # (docs/benchmarks.md, "Read API latency"), so the items go to JSON from plain dicts as
+    # `AccountItem` writes them (same keys in the same order, timestamps by format_ts, floats
+    # alike in orjson and pydantic; tests/unit/test_api_fast_paths.py compares the two).
+    return orjson.dumps(
+        {
+            "items": [account_json(r, fresh[(r.platform, r.account_id)]) for r in page],
+            "next_cursor": encode_cursor(page[-1].platform, page[-1].account_id) if more else None,
+        }
     )
 
 
-def account_item(r: AccountRow, freshness: Freshness) -> AccountItem:
-    return AccountItem(
-        platform=r.platform,
-        account_id=r.account_id,
-        handle=r.handle,
-        label=as_label(r.label),
-        followers=r.followers,
-        following=r.following,
-        posts_count=r.posts_count,
-        observed_at=r.observed_at,
-        growth=growth_items(r.growth),
-        engagement_rate_30d=r.engagement_rate_30d,
-        posts_30d=r.posts_30d,
-        projected_followers_30d=r.projected_followers_30d,
-        score=r.score,
-        freshness=freshness,
-    )
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else format_ts(value)
+
+
+def account_json(r: AccountRow, freshness: Freshness) -> dict[str, Any]:
+    """An `AccountItem` of the row, as its JSON object."""
+    return {
+        "platform": r.platform,
+        "account_id": r.account_id,
+        "handle": r.handle,
+        "label": as_label(r.label),
+        "followers": r.followers,
+        "following": r.following,
+        "posts_count": r.posts_count,
+        "observed_at": _ts(r.observed_at),
+        "growth": {p: {"change": c, "rate": rate} for p, (c, rate) in r.growth.items()},
+        "engagement_rate_30d": r.engagement_rate_30d,
+        "posts_30d": r.posts_30d,
+        "projected_followers_30d": r.projected_followers_30d,
+        "score": r.score,
+        "freshness": {
+            "state": freshness.state,
+            "observed_at": _ts(freshness.observed_at),
+            "next_due_at": _ts(freshness.next_due_at),
+        },
+    }

@@ -129,8 +129,21 @@ def _timeseries(
     # to serialise, so the points go to JSON straight from the rows, as `Point` writes them
     # (same fields, same order; the timestamps come formatted from the query).
     body = envelope.model_dump(mode="json", by_alias=True)
-    body["points"] = [dict(zip(POINT_FIELDS, p, strict=True)) for p in series.points]
+    body["points"] = orjson.Fragment(points_json(series.points))
     return orjson.dumps(body)
+
+
+# One point as JSON. The ts text comes from the query (digits, '-', ':', '.', 'T', 'Z': nothing
+# to escape) and the rest are integers, which %d writes as JSON does. A format string takes
+# about a third less CPU than a dict per point and orjson (tests/unit/test_api_fast_paths.py
+# compares the two).
+_POINT_JSON = (
+    '{"' + POINT_FIELDS[0] + '":"%s",' + ",".join(f'"{n}":%d' for n in POINT_FIELDS[1:]) + "}"
+)
+
+
+def points_json(points: list[queries_timeseries.SeriesPoint]) -> bytes:
+    return ("[" + ",".join([_POINT_JSON % p for p in points]) + "]").encode()
 
 
 def _check_metric(metric: str) -> None:

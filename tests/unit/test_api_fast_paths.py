@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from api.routes_timeseries import POINT_FIELDS
+import itertools
+import random
+from datetime import UTC, datetime
+
+import orjson
+
+from api.routes_account_list import account_json
+from api.routes_common import as_label, growth_items
+from api.routes_timeseries import POINT_FIELDS, points_json
+from api.schemas import AccountItem, Freshness
 from clickhouse import queries_timeseries
+from clickhouse.queries_accounts import AccountRow
 
 
 def test_series_points_have_the_point_models_fields_in_order() -> None:
     """The timeseries route zips query rows with these names instead of building `Point`s;
     the integration tests compare whole answers with the contract's windows."""
     assert tuple(POINT_FIELDS) == queries_timeseries.SERIES_FIELDS
+
+
+def test_points_json_is_what_orjson_writes_of_the_points_dicts() -> None:
+    rng = random.Random(5)
+    big = 2**62
+    points: list[queries_timeseries.SeriesPoint] = [
+        (
+            f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00.000Z",
+            *(rng.choice([0, -1, 7, rng.randrange(-big, big)]) for _ in range(6)),
+        )  # type: ignore[misc]
+        for i in range(500)
+    ]
+    expected = orjson.dumps([dict(zip(POINT_FIELDS, p, strict=True)) for p in points])
+    assert points_json(points) == expected
+    assert points_json([]) == b"[]"
 
 
 def test_uvicorn_runs_on_uvloop_and_httptools() -> None:
@@ -24,3 +49,46 @@ def test_uvicorn_runs_on_uvloop_and_httptools() -> None:
         assert type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
+
+
+def test_account_json_is_what_the_account_item_model_writes() -> None:
+    """`GET /v1/accounts` writes its items from dicts: byte for byte the model's JSON."""
+    when = [None, datetime(2026, 11, 21, 10, 15, 0, 123000, tzinfo=UTC)]
+    floats = [None, 0.0, -0.0, 0.041, 1e-07, 1 / 3, 11410.5, 1e16, -2.5e-05]
+    cases = itertools.product(when, floats, [None, "own", "competitor", "other"], [None, 0, -7])
+    for i, (at, number, label, count) in enumerate(cases):
+        row = AccountRow(
+            platform="instagram",
+            account_id=f"acct-{i}",
+            handle='h"\\andle ü',
+            label=label,
+            followers=count,
+            following=None if count is None else 12,
+            posts_count=count,
+            observed_at=at,
+            growth={"1d": (count, number), "7d": (None, None), "30d": (3, number)},
+            engagement_rate_30d=number,
+            posts_30d=count,
+            projected_followers_30d=number,
+            score=number,
+        )
+        fresh = Freshness(state="stale" if at else "pending", observed_at=at, next_due_at=at)
+        model = AccountItem(
+            platform=row.platform,
+            account_id=row.account_id,
+            handle=row.handle,
+            label=as_label(row.label),
+            followers=row.followers,
+            following=row.following,
+            posts_count=row.posts_count,
+            observed_at=row.observed_at,
+            growth=growth_items(row.growth),
+            engagement_rate_30d=row.engagement_rate_30d,
+            posts_30d=row.posts_30d,
+            projected_followers_30d=row.projected_followers_30d,
+            score=row.score,
+            freshness=fresh,
+        )
+        assert (
+            orjson.dumps(account_json(row, fresh)) == model.model_dump_json(by_alias=True).encode()
+        )
