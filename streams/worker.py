@@ -66,6 +66,11 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         session_timeout_ms=10_000,
         heartbeat_interval_ms=2_000,
         max_poll_interval_ms=600_000,
+        # The worker itself has just created its topics (ensure_topics): a group joined
+        # before the broker lists their partitions assigns nothing, and only the next
+        # metadata refresh brings a rebalance. aiokafka's default is 5 minutes of an idle
+        # worker that says it is ready; seen on a freshly started broker.
+        metadata_max_age_ms=5_000,
     )
     restorer = make_consumer(settings, client_id=f"{settings.worker_id}-restore")
     producer = make_producer(settings, linger_ms=5, max_batch_size=1 << 20)
