@@ -10,6 +10,11 @@ target (issue 4: p99 < 2 s at 5k/s), and the rate actually achieved by the produ
 
     python -m bench.bench_freshness --rate 5000 --seconds 30 [--workers 2] [--json]
 
+``--baseline REV`` measures this code and the code of git revision REV in alternating runs
+(``--rounds`` of each, default 2), REV from a ``git archive`` export measured by this very
+script, and prints them side by side: the box's load moves these figures more than most
+changes do, so only interleaved runs compare.
+
 ``--workers N`` runs N worker processes in one consumer group (they split the topic's
 partitions): how a host with N cores would run the stream, with one worker per core.
 """
@@ -233,6 +238,49 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join([head, "-" * len(head), *(f"{a:<32}{b:>28}{c:>20}" for a, b, c in rows)])
 
 
+def side_by_side(args: argparse.Namespace) -> int:
+    """Alternate runs of this tree and of ``args.baseline``'s, each in its own process."""
+    plain = [
+        "--rate", str(args.rate), "--seconds", str(args.seconds), "--accounts",
+        str(args.accounts), "--timeout", str(args.timeout), "--workers", str(args.workers),
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench-fresh-base-") as base:
+        archive = subprocess.run(
+            ["git", "archive", args.baseline], cwd=REPO_ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", base], input=archive.stdout, check=True)
+        # The same measurement on both sides: this script, in the baseline's tree.
+        (Path(base) / "bench" / "bench_freshness.py").write_bytes(Path(__file__).read_bytes())
+        runs: list[tuple[str, dict[str, Any]]] = []
+        for i in range(args.rounds):
+            for label, tree in (("this code", REPO_ROOT), (args.baseline, Path(base))):
+                note(f"round {i + 1}/{args.rounds}: {label}")
+                done = subprocess.run(
+                    [sys.executable, "-m", "bench.bench_freshness", *plain, "--json"],
+                    cwd=tree,
+                    capture_output=True,
+                    text=True,
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f"{label} run failed:\n{done.stderr[-3000:]}")
+                runs.append((label, json.loads(done.stdout)))
+    if args.json:
+        print(json.dumps([{"side": label, **r} for label, r in runs], indent=2))
+        return 0
+    head = f"{'run':<22}{'steal':>7}{'load 1m':>11}{'CPU/snap':>10}{'busy':>6}{'p50':>9}{'p99':>9}"
+    print(f"{args.rate:,} snapshots/s for {args.seconds:.0f} s, {args.workers} worker(s);"
+          f" target p99 < {TARGET_P99_S:.0f} s")  # fmt: skip
+    print(head + "\n" + "-" * len(head))
+    for label, r in runs:
+        la = r["loadavg_1m"]
+        print(
+            f"{label[:21]:<22}{r['cpu_steal']:>7.0%}{la[0]:>5.1f}-{la[1]:<5.1f}"
+            f"{r['worker_cpu_us_per_snapshot']:>8.0f}µs{r['worker_cpu_share']:>6.0%}"
+            f"{r['freshness_p50_s']:>8.2f}s{r['freshness_p99_s']:>8.2f}s"
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_freshness",
@@ -247,10 +295,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--workers", type=int, default=1, help="worker processes in the group (default 1)"
     )
     parser.add_argument("--worker-log", type=Path, help="keep the workers' logs in this file")
+    parser.add_argument("--baseline", help="a git revision to measure alternately with this code")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each side with --baseline")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if min(args.rate, args.accounts, args.workers) < 1 or args.seconds <= 0:
         parser.error("--rate, --accounts, --workers and --seconds must be positive")
+    if args.baseline is not None:
+        if args.worker_log is not None:
+            parser.error("--worker-log keeps one run's logs: not with --baseline")
+        return side_by_side(args)
     with services() as urls, tempfile.TemporaryDirectory(prefix="bench-fresh-") as tmp:
         results = benchmark(args, urls, Path(tmp))
     print(json.dumps(results, indent=2) if args.json else table(results))

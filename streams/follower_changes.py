@@ -206,15 +206,12 @@ class AccountHistory:
     def to_state(self) -> dict[str, Any]:
         """A JSON-able copy; copies so a stored state never changes under the table."""
         return {
-            "n": self.newest_ms,
-            "r": self.revision,
+            **self.head_state(),
             "t": list(self.ts),
             "i": list(self.ids),
             "f": list(self.followers),
             "ot": list(self.old_ts),
             "of": list(self.old_f),
-            "dt": list(self.day_last_ts),
-            "df": list(self.day_last_f),
         }
 
     def head_state(self) -> dict[str, Any]:
