@@ -1,8 +1,9 @@
 """Read queries for the API: parameterised SQL only, tenancy applied here.
 
-Every account-scoped query takes a :class:`Scope`. A workspace scope adds a
-join against the ``accounts`` registry inside the SQL itself, so a handler
-that forgets to check cannot leak another workspace's rows.
+Every account-scoped query takes a :class:`Scope`. A workspace scope adds a condition on
+the ``accounts`` registry (or, for one account, its in-memory index ``account_scope``,
+m0008) inside the SQL itself, so a handler that forgets to check cannot leak another
+workspace's rows.
 
 The per-account reads with ``FINAL`` (here and in ``queries_timeseries``) filter in
 ``PREWHERE``, and only on columns of the table's sorting key. Every version of a row shares
@@ -35,6 +36,8 @@ class Scope:
         return cls(None)
 
     def clause(self, params: dict[str, Any]) -> str:
+        """For reads over many accounts: the workspace's rows of ``accounts FINAL`` as a set,
+        which narrows both tables' reads by their sorting keys."""
         if self.workspace is None:
             return ""
         params["scope_workspace"] = self.workspace
@@ -42,6 +45,29 @@ class Scope:
             " AND (platform, account_id) IN (SELECT platform, account_id FROM accounts FINAL"
             " WHERE workspace = {scope_workspace:String})"
         )
+
+    def account_clause(self, params: dict[str, Any]) -> str:
+        """For reads of the one account named by ``{platform:String}`` and
+        ``{account_id:String}``: a lookup in ``account_scope`` (m0008) instead of a read of
+        ``accounts`` (about 5 ms of chdb per request). Evaluated once, as its arguments are
+        the query's parameters."""
+        if self.workspace is None:
+            return ""
+        params["scope_workspace"] = self.workspace
+        return " AND " + tracks(
+            "{scope_workspace:String}", "{platform:String}", "{account_id:String}"
+        )
+
+
+def tracks(workspace: str, platform: str, account_id: str) -> str:
+    """SQL true when the workspace tracks the account now (``accounts FINAL`` has the row).
+
+    A lookup in the ``account_scope`` Join table (m0008), which the insert into ``accounts``
+    itself updates: no table read, no lag behind a tracking change.
+    """
+    return (
+        f"joinGetOrNull('account_scope', 'is_deleted', {workspace}, {platform}, {account_id}) = 0"
+    )
 
 
 @dataclass(frozen=True)
@@ -69,7 +95,7 @@ class FollowerChange:
 
 def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Overview | None:
     """The account's current KPIs (``account_latest``) and its score within the platform
-    (``account_scores_current``, refreshed every 10 s; see :mod:`clickhouse.scores`)."""
+    (``account_scores_current`` through its dictionary; see :mod:`clickhouse.scores`)."""
     params: dict[str, Any] = {"platform": platform, "account_id": account_id}
     sql = (
         "SELECT handle, followers, following, posts_count, toUnixTimestamp64Milli(observed_at),"
@@ -77,7 +103,7 @@ def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Ov
         " growth_30d_change, growth_30d_rate, engagement_rate_30d, posts_30d,"
         " projected_followers_30d, " + scores.POINT + " FROM account_latest FINAL"
         " PREWHERE platform = {platform:String} AND account_id = {account_id:String}"
-        + scope.clause(params)
+        + scope.account_clause(params)
     )
     rows = client.query(sql, parameters=params).result_rows
     if not rows:
@@ -94,12 +120,8 @@ def is_visible(client: Client, scope: Scope, platform: str, account_id: str) -> 
     """Whether the scope may see the account at all (tracked, or admin)."""
     if scope.workspace is None:
         return True
-    # The same rows as scope.clause() selects, looked up by the table's whole key.
     params = {"workspace": scope.workspace, "platform": platform, "account_id": account_id}
-    sql = (
-        "SELECT count() FROM accounts FINAL PREWHERE workspace = {workspace:String}"
-        " AND platform = {platform:String} AND account_id = {account_id:String}"
-    )
+    sql = "SELECT " + tracks("{workspace:String}", "{platform:String}", "{account_id:String}")
     return bool(client.query(sql, parameters=params).result_rows[0][0])
 
 
@@ -127,7 +149,7 @@ def follower_changes(
         " previous_followers, followers, delta"
         " FROM follower_changes FINAL PREWHERE "
         + " AND ".join(conditions)
-        + scope.clause(params)
+        + scope.account_clause(params)
         + " ORDER BY observed_at DESC LIMIT {limit:UInt32}"
     )
     return [

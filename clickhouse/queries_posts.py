@@ -63,7 +63,7 @@ def posts(
         " shares, saves, views, interactions, engagement_rate, toUnixTimestamp64Milli(observed_at)"
         " FROM post_latest FINAL"
         + _ACCOUNT
-        + scope.clause(params)
+        + scope.account_clause(params)
         + f" ORDER BY {POST_SORTS[sort]} {direction} NULLS LAST, post_id LIMIT {{limit:UInt32}}"
     )
     return [
@@ -98,7 +98,7 @@ def best_times(client: Client, scope: Scope, platform: str, account_id: str) -> 
         " FROM post_latest FINAL"
         + _ACCOUNT
         + " AND published_at IS NOT NULL AND engagement_rate IS NOT NULL"
-        + scope.clause(params)
+        + scope.account_clause(params)
         + " GROUP BY weekday, hour ORDER BY mean_rate DESC, weekday, hour"
     )
     return [

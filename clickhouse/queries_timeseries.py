@@ -65,7 +65,8 @@ def _where(
     sql = (
         " PREWHERE platform = {platform:String} AND account_id = {account_id:String}"
         " AND window_start >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')"
-        " AND window_start < fromUnixTimestamp64Milli({end:Int64}, 'UTC')" + scope.clause(params)
+        " AND window_start < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
+        + scope.account_clause(params)
     )
     return sql, params
 

@@ -1,6 +1,9 @@
-"""The score snapshot (``account_scores_current``, m0006) and the live fallback for new accounts."""
+"""The score snapshot (``account_scores_current``, m0006), its dictionary (m0008) and the live
+fallback for new accounts."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -22,8 +25,7 @@ def add_latest(ch: Client, account_id: str, growth_7d_rate: float, posts_30d: in
 
 
 def refresh(ch: Client) -> None:
-    ch.command("SYSTEM REFRESH VIEW account_scores_current")
-    ch.command("SYSTEM WAIT VIEW account_scores_current")
+    scores.refresh(ch)
 
 
 def view(ch: Client) -> dict[tuple[str, str], float]:
@@ -58,3 +60,20 @@ def test_the_snapshot_is_the_views_answer_and_new_accounts_are_scored_live(ch: C
     assert stale.score != now[("simulated", "a2")]  # the live ranking has moved
     refresh(ch)
     assert snapshot(ch) == now
+
+
+def test_the_lookup_copy_follows_the_snapshot_on_its_schedule(ch: Client) -> None:
+    add_latest(ch, "b0", 0.09, 9)  # alone on its platform: scores 0
+    refresh(ch)
+    first = queries.overview(ch, Scope.everything(), "simulated", "b0")
+    assert first is not None and first.score == snapshot(ch)[("simulated", "b0")] == 0
+    add_latest(ch, "b1", 0.01, 1)  # b0 outranks it once the snapshot is refreshed
+    # no refresh by hand: both views run every 10 s, the copy right after the snapshot
+    deadline = time.monotonic() + 25
+    while True:
+        now = queries.overview(ch, Scope.everything(), "simulated", "b0")
+        assert now is not None
+        if now.score != first.score or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert now.score == snapshot(ch)[("simulated", "b0")] > 0
