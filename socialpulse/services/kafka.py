@@ -12,7 +12,7 @@ import asyncio
 import base64
 import hashlib
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -122,9 +122,17 @@ def ensure_jars(lib_dir: Path, version: str) -> None:
         marker.write_text(expected)
 
 
-def new_cluster_id() -> str:
-    """A random cluster id in Kafka's format (base64url of a UUID, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def new_cluster_id(random_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A random cluster id in Kafka's format (base64url of a UUID, no padding).
+
+    Never one that starts with '-' (1 in 64 would): ``kafka-storage format -t -Xyz…`` reads
+    it as an option and fails ("argument --cluster-id/-t: expected one argument"), which
+    failed a CI run. Kafka's own ``Uuid.randomUuid`` draws again for the same reason.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_uuid().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaService(LocalService):
