@@ -95,7 +95,7 @@ class FollowerChange:
 
 def overview(client: Client, scope: Scope, platform: str, account_id: str) -> Overview | None:
     """The account's current KPIs (``account_latest``) and its score within the platform
-    (``account_scores_current`` through its dictionary; see :mod:`clickhouse.scores`)."""
+    (``account_scores_current`` through its in-memory copy; see :mod:`clickhouse.scores`)."""
     params: dict[str, Any] = {"platform": platform, "account_id": account_id}
     sql = (
         "SELECT handle, followers, following, posts_count, toUnixTimestamp64Milli(observed_at),"

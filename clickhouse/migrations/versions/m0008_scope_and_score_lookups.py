@@ -9,16 +9,17 @@ part, whatever its size (docs/benchmarks.md, "Read API latency"): half of the ov
   memory (and on disk, so it survives a restart) and fed by the materialized view
   ``account_scope_feed`` from every insert into ``accounts``. ``join_any_take_last_row``
   makes a later row replace an earlier one, which is what ``ReplacingMergeTree(changed_at,
-  is_deleted)`` keeps for ``accounts``: ``changed_at`` is set by the server at insert time,
-  so the last insert is also the highest version. The view runs inside the insert into
+  is_deleted)`` keeps for ``accounts`` as long as each write of a key has a later
+  ``changed_at`` than the one before: the server's ``now64(3)`` by default, and the API
+  writes ``max(now, previous + 1 ms)`` after reading the previous state. The view runs inside the insert into
   ``accounts``, so a tracking change is visible to the next read, with no refresh lag; a
   read is ``joinGetOrNull('account_scope', 'is_deleted', workspace, platform, account_id)
   = 0`` (NULL for never tracked).
 - ``account_scores_lookup``: a ``Join`` table keyed by ``(platform, account_id)`` holding
   the score snapshot, replaced whole by the refreshable view ``account_scores_lookup_refresh``
   right after each refresh of ``account_scores_current`` (``DEPENDS ON``), so it is as fresh
-  as the snapshot (docs/metrics.md) for the price of copying it (10k rows in ~20 ms every
-  10 s). A dictionary would be the usual tool, but chdb never runs a dictionary's periodic
+  as the snapshot (docs/metrics.md) for the price of copying its rows (one per account)
+  every 10 s. A dictionary would be the usual tool, but chdb never runs a dictionary's periodic
   reload: it would keep its first load for good.
 
 ``accounts`` stays the registry (collectors, the list endpoints and analysts read it); the
