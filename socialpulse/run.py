@@ -34,32 +34,51 @@ def run_all() -> int:
     track(make_client(collector), "demo", "simulated", ids, added_by="run")
 
     env = {**os.environ, **DEMO_ENV}
-    children = [
-        _spawn("collect", env),
-        _spawn("worker", env),
-        _spawn("api", env),
-    ]
     api = cfg.ApiSettings()
     base = f"http://{api.api_host}:{api.api_port}"
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    # Ctrl-C and a supervisor's SIGTERM (docker stop, systemd, kill) both stop the children
+    # first. Set here, not inherited: a shell without job control starts background jobs
+    # with SIGINT ignored, and Python then never raises KeyboardInterrupt (a CI run that
+    # was started that way timed out in tests/integration/test_run.py); SIGTERM's default
+    # ended this process and left the three children running.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _wait_for(f"{base}/healthz", children)
+        for command in ("collect", "worker", "api"):
+            children[command] = _spawn(command, env)
+        _wait_for(f"{base}/healthz", list(children.values()))
         _print_where_to_look(api, base, ids[0])
-        while all(c.poll() is None for c in children):
+        while all(c.poll() is None for c in children.values()):
             time.sleep(1)
         print("a child process exited; stopping the others", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        print("stopped collect, worker and api; `socialpulse services down` stops the services")
+        for each in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C does not cut this short
+            signal.signal(each, signal.SIG_IGN)
+        _stop(children)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]], grace_s: float = 25) -> None:
+    """SIGTERM to every child, then SIGKILL to those still running after ``grace_s`` in all."""
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for name, child in children.items():
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop within {grace_s:.0f}s: killed", file=sys.stderr)
+            child.kill()
+            child.wait()
+    print("stopped collect, worker and api; `socialpulse services down` stops the services")
 
 
 def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen[bytes]:

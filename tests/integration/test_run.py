@@ -20,7 +20,16 @@ from tests.http_server import free_port
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse_db, pytest.mark.redis_db, pytest.mark.slow]
 
 
-def test_run_serves_follower_changes_of_simulated_accounts(ns: Namespace, ch: Client) -> None:
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_run_serves_follower_changes_of_simulated_accounts(
+    ns: Namespace, ch: Client, stop: signal.Signals
+) -> None:
+    """Then stops its three processes on Ctrl-C (even when started with SIGINT ignored, as a
+    shell without job control starts background jobs) and on a supervisor's SIGTERM."""
     port = free_port()
     env = {
         **os.environ,
@@ -36,6 +45,7 @@ def test_run_serves_follower_changes_of_simulated_accounts(ns: Namespace, ch: Cl
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO_ROOT,
+        preexec_fn=ignore_sigint,
     )
     ns.children.append(run)
     account = SimAccount(42, 0).account_id
@@ -61,7 +71,11 @@ def test_run_serves_follower_changes_of_simulated_accounts(ns: Namespace, ch: Cl
         first = items[0]
         assert first["delta"] == first["followers"] - first["previous_followers"]  # type: ignore[operator]
     finally:
-        run.send_signal(signal.SIGINT)
-        run.wait(timeout=60)
+        run.send_signal(stop)
+        code = run.wait(timeout=60)
         log.close()
-    assert "stopped collect, worker and api" in (ns.tmp / "run.log").read_text()
+    output = (ns.tmp / "run.log").read_text()
+    assert code == 0 and "stopped collect, worker and api" in output
+    assert "did not stop" not in output  # each child stopped on its own SIGTERM
+    with pytest.raises(httpx.ConnectError):  # the API child is gone with it
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
