@@ -299,8 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each side with --baseline")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
-    if min(args.rate, args.accounts, args.workers) < 1 or args.seconds <= 0:
-        parser.error("--rate, --accounts, --workers and --seconds must be positive")
+    if min(args.rate, args.accounts, args.workers, args.rounds) < 1 or args.seconds <= 0:
+        parser.error("--rate, --accounts, --workers, --rounds and --seconds must be positive")
     if args.baseline is not None:
         if args.worker_log is not None:
             parser.error("--worker-log keeps one run's logs: not with --baseline")
