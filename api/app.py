@@ -51,6 +51,7 @@ def create_app(settings: ApiSettings, resources: Resources | None = None) -> Fas
         try:
             yield
         finally:
+            app.state.services.offload.close()
             await close_async()
             if owned:
                 given.close()

@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import redis
 from fastapi import Response
 from pydantic import BaseModel
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from api.auth import Principal, Role
@@ -32,8 +33,15 @@ JSON = "application/json"
 
 
 class ResponseCache:
-    def __init__(self, client: redis.Redis, prefix: str, ttls: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        client_async: AsyncRedis,
+        prefix: str,
+        ttls: Mapping[str, float],
+    ) -> None:
         self._redis = client
+        self._redis_async = client_async
         self._prefix = prefix
         self._ttls = dict(ttls)
 
@@ -48,12 +56,12 @@ class ResponseCache:
         digest = _digest(json.dumps([kind, audience, params], sort_keys=True, default=str))
         return f"{self._prefix}:api:cache:{kind}:{digest}"
 
-    def answer(
+    async def answer(
         self,
         kind: str,
         principal: Principal,
         params: Mapping[str, Any],
-        build: Callable[[], BaseModel | bytes],
+        build: Callable[[], Awaitable[BaseModel | bytes]],
     ) -> Response:
         """The cached JSON answer, or ``build()``'s (then stored); ``X-Cache`` says which.
 
@@ -61,24 +69,24 @@ class ResponseCache:
         """
         ttl = self._ttls.get(kind, 0)
         if ttl <= 0:
-            return _json(_body(build()), None)
+            return _json(_body(await build()), None)
         entry_key = self._entry_key(kind, principal, params)
         generation_key = self._generation_key(principal)
         try:
             entry, generation = cast(
-                list[bytes | None], self._redis.mget([entry_key, generation_key])
+                list[bytes | None], await self._redis_async.mget([entry_key, generation_key])
             )
         except RedisError as exc:
             log.warning("response cache unavailable (%r)", exc)
-            return _json(_body(build()), None)
+            return _json(_body(await build()), None)
         current = generation or b"0"
         if entry is not None:
             stored_generation, _, body = entry.partition(b"\n")
             if stored_generation == current:
                 return _json(body, "hit")
-        body = _body(build())
+        body = _body(await build())
         try:
-            self._redis.set(entry_key, current + b"\n" + body, px=int(ttl * 1000))
+            await self._redis_async.set(entry_key, current + b"\n" + body, px=int(ttl * 1000))
         except RedisError as exc:
             log.warning("response cache unavailable (%r)", exc)
         return _json(body, "miss")

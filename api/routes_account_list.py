@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 
 @router.get("", response_model=AccountPage, responses=error_responses(400))
-def list_accounts(
+async def list_accounts(
     principal: CurrentPrincipal,
     deps: Deps,
     services: ServicesDep,
@@ -43,7 +43,7 @@ def list_accounts(
     after = decode_cursor(cursor, 2)
     where = AccountFilter(platform.value if platform else None, label, q)
     params = {**vars(where), "after": after, "limit": limit}
-    return services.cache.answer(
+    return await services.cache.answer(
         "accounts",
         principal,
         params,
@@ -51,7 +51,7 @@ def list_accounts(
     )
 
 
-def _page(
+async def _page(
     principal: Principal,
     deps: Deps,
     services: Services,
@@ -60,7 +60,8 @@ def _page(
     limit: int,
 ) -> bytes:
     """The page as JSON (an `AccountPage`)."""
-    rows = queries_accounts.list_accounts(
+    rows = await services.offload(
+        queries_accounts.list_accounts,
         deps.clickhouse,
         principal.scope,
         principal.workspace,
@@ -70,7 +71,11 @@ def _page(
     )
     page = rows[:limit]
     more = len(rows) > limit
-    fresh = services.status.for_accounts({(r.platform, r.account_id): r.observed_at for r in page})
+    keys = [(r.platform, r.account_id) for r in page]
+    summaries = await services.status.summaries_async(keys)
+    fresh = services.status.freshness(
+        {(r.platform, r.account_id): r.observed_at for r in page}, summaries
+    )
     # Up to 500 items: building an `AccountItem` (with its growth and freshness models) for
     # each and serialising them was about a quarter of the API's CPU for a 50-item page
     # (docs/benchmarks.md, "Read API latency"), so the items go to JSON from plain dicts as

@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
 
 @router.get("/{platform}/{account_id}", response_model=Overview)
-def account_overview(
+async def account_overview(
     platform: Platform,
     account_id: str,
     principal: CurrentPrincipal,
@@ -41,7 +41,7 @@ def account_overview(
 ) -> Response:
     """Current KPIs, the sync block and freshness. Cached for a few seconds per workspace
     (`X-Cache: hit|miss`)."""
-    return services.cache.answer(
+    return await services.cache.answer(
         "overview",
         principal,
         {"platform": platform.value, "account_id": account_id},
@@ -49,17 +49,26 @@ def account_overview(
     )
 
 
-def _overview(
+async def _overview(
     platform: Platform,
     account_id: str,
     principal: Principal,
     deps: Deps,
     services: ServicesDep,
 ) -> Overview:
-    o = queries.overview(deps.clickhouse, principal.scope, platform.value, account_id)
+    o, live = await services.status.read_with_live(
+        [(platform.value, account_id)],
+        queries.overview,
+        deps.clickhouse,
+        principal.scope,
+        platform.value,
+        account_id,
+    )
     if o is None:
         raise not_found(principal, platform, account_id)
-    sync, freshness = services.status.for_account(platform.value, account_id, o.observed_at)
+    sync, freshness = await services.status.for_account_async(
+        platform.value, account_id, o.observed_at, live
+    )
     return Overview(
         platform=platform.value,
         account_id=account_id,

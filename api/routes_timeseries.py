@@ -50,7 +50,7 @@ ToQuery = Annotated[
     response_model=Timeseries,
     responses={**CSV_RESPONSES, **error_responses(400)},
 )
-def timeseries(
+async def timeseries(
     request: Request,
     platform: Platform,
     account_id: str,
@@ -69,20 +69,15 @@ def timeseries(
     _check_metric(metric)
     start, end = resolve_range(interval, utc(from_, "from"), utc(to, "to"))
     if wants_csv(request, fmt):
-        require_visible(deps, principal, platform, account_id)
-        args = (deps.clickhouse, principal.scope, platform.value, account_id)
-        points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
-        return csv_response(
-            f"timeseries-{platform.value}-{account_id}-{metric}-{interval}.csv",
-            POINT_FIELDS,
-            [[getattr(p, name) for name in POINT_FIELDS] for p in points],
+        return await services.offload(
+            _timeseries_csv, deps, principal, platform, account_id, metric, interval, start, end
         )
     # The resolved range is the key, so a cached default range ends with its window.
     params = {
         "platform": platform.value, "account_id": account_id, "metric": metric,
         "interval": interval, "from": format_ts(start), "to": format_ts(end),
     }  # fmt: skip
-    return services.cache.answer(
+    return await services.cache.answer(
         "timeseries",
         principal,
         params,
@@ -92,7 +87,27 @@ def timeseries(
     )
 
 
-def _timeseries(
+def _timeseries_csv(
+    deps: Deps,
+    principal: Principal,
+    platform: Platform,
+    account_id: str,
+    metric: str,
+    interval: Interval,
+    start: datetime,
+    end: datetime,
+) -> Response:
+    require_visible(deps, principal, platform, account_id)
+    args = (deps.clickhouse, principal.scope, platform.value, account_id)
+    points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
+    return csv_response(
+        f"timeseries-{platform.value}-{account_id}-{metric}-{interval}.csv",
+        POINT_FIELDS,
+        [[getattr(p, name) for name in POINT_FIELDS] for p in points],
+    )
+
+
+async def _timeseries(
     deps: Deps,
     services: Services,
     principal: Principal,
@@ -104,16 +119,25 @@ def _timeseries(
     end: datetime,
 ) -> bytes:
     """The answer as JSON (a `Timeseries`)."""
-    args = (deps.clickhouse, principal.scope, platform.value, account_id)
     previous_start = start - (end - start)
-    series = queries_timeseries.with_previous(
-        *args, interval=interval, start=start, end=end, previous_start=previous_start
+    series, live = await services.status.read_with_live(
+        [(platform.value, account_id)],
+        queries_timeseries.with_previous,
+        deps.clickhouse,
+        principal.scope,
+        platform.value,
+        account_id,
+        interval=interval,
+        start=start,
+        end=end,
+        previous_start=previous_start,
     )
     observed_at = series.observed_at
     # The read is scoped: rows prove the account visible; only an empty answer needs the check.
     if not series.observed:
-        require_visible(deps, principal, platform, account_id)
-        observed_at = queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
+        observed_at = await services.offload(
+            _observed_if_visible, deps, principal, platform, account_id
+        )
     current = sum(p[5] for p in series.points) if series.points else None
     envelope = Timeseries(
         metric=metric,
@@ -123,7 +147,9 @@ def _timeseries(
         to=end,
         observed_at=series.newest_observed_at,
         comparison=_compare(previous_start, start, current, series.previous),
-        freshness=services.status.for_account(platform.value, account_id, observed_at)[1],
+        freshness=(
+            await services.status.for_account_async(platform.value, account_id, observed_at, live)
+        )[1],
     )
     # Up to a few thousand points: a pydantic model for each costs several ms to build and
     # to serialise, so the points go to JSON straight from the rows, as `Point` writes them
@@ -131,6 +157,14 @@ def _timeseries(
     body = envelope.model_dump(mode="json", by_alias=True)
     body["points"] = orjson.Fragment(points_json(series.points))
     return orjson.dumps(body)
+
+
+def _observed_if_visible(
+    deps: Deps, principal: Principal, platform: Platform, account_id: str
+) -> datetime | None:
+    """When the account was last observed; 404 unless the token may see it."""
+    require_visible(deps, principal, platform, account_id)
+    return queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
 
 
 # One point as JSON. The ts text comes from the query (digits, '-', ':', '.', 'T', 'Z': nothing

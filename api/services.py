@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from api.cache import ResponseCache
 from api.freshness import FreshnessRule
+from api.offload import Offload
 from api.ratelimit import RateLimiter
 from api.resources import Resources
 from api.sync_control import RequestPublisher, SyncControl
@@ -30,6 +31,7 @@ class Services:
     limiter: RateLimiter
     sync: SyncControl
     status: SyncStatus
+    offload: Offload
 
     @classmethod
     def build(cls, settings: ApiSettings, resources: Resources) -> Services:
@@ -56,8 +58,9 @@ class Services:
             "accounts": settings.cache_ttl_accounts_s,
             "timeseries": settings.cache_ttl_timeseries_s,
         }
+        offload = Offload(settings.api_threads)
         return cls(
-            cache=ResponseCache(resources.redis, prefix, ttls),
+            cache=ResponseCache(resources.redis, resources.redis_async, prefix, ttls),
             limiter=RateLimiter(
                 resources.redis_async,
                 prefix,
@@ -71,7 +74,15 @@ class Services:
                 prefix=prefix,
                 ttl_s=settings.sync_run_ttl_s,
             ),
-            status=SyncStatus(resources.redis, runs.status_key, resources.clickhouse, rule),
+            status=SyncStatus(
+                resources.redis,
+                resources.redis_async,
+                runs.status_key,
+                resources.clickhouse,
+                rule,
+                offload,
+            ),
+            offload=offload,
         )
 
 

@@ -157,7 +157,11 @@ def _api(_: argparse.Namespace) -> int:
 
     settings = cfg.ApiSettings()
     uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info"
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        access_log=settings.api_access_log,
     )
     return 0
 

@@ -148,6 +148,11 @@ class WorkerSettings(CommonSettings):
 class ApiSettings(CommonSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # One log line per request costs about 0.4 ms of the API's CPU (docs/benchmarks.md);
+    # request counts and latencies are in /metrics either way.
+    api_access_log: bool = False
+    # Threads for the blocking part of requests (ClickHouse reads), per API process.
+    api_threads: int = Field(default=40, ge=1)
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     # Per token (workspace + subject): the sustained rate, and the burst allowed on top of

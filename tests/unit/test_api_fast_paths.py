@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import random
 from datetime import UTC, datetime
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.routes_account_list import account_json
 from api.routes_common import as_label, growth_items
 from api.routes_timeseries import POINT_FIELDS, points_json
 from api.schemas import AccountItem, Freshness
+from api.sync_status import _parsed, instant, parse_live
 from clickhouse import queries_timeseries
 from clickhouse.queries_accounts import AccountRow
+from socialpulse.contract import from_ms, to_ms
 
 
 def test_series_points_have_the_point_models_fields_in_order() -> None:
@@ -92,3 +98,49 @@ def test_account_json_is_what_the_account_item_model_writes() -> None:
         assert (
             orjson.dumps(account_json(row, fresh)) == model.model_dump_json(by_alias=True).encode()
         )
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.floats(min_value=0, max_value=4e9, allow_nan=False),
+        st.integers(min_value=0, max_value=4_000_000_000),
+        st.floats(min_value=0, max_value=4e9).map(lambda s: round(s, 3)),
+    )
+)
+def test_instant_is_the_datetime_route_to_milliseconds(epoch_s: float) -> None:
+    """The arithmetic in `instant` gives what the collectors' seconds gave as datetimes."""
+    assert instant(epoch_s) == from_ms(to_ms(datetime.fromtimestamp(epoch_s, UTC)))
+
+
+def test_instant_refuses_what_is_not_an_instant() -> None:
+    for value in (None, "1700000000", float("nan"), float("inf"), 1e300, [1]):
+        assert instant(value) is None
+
+
+def test_parse_live_reads_a_status_and_keeps_its_parse() -> None:
+    raw = json.dumps(
+        {
+            "last_run_id": "r-1",
+            "last_state": "FAILURE",
+            "last_finished_at": 1_790_000_000.25,
+            "last_success_at": 1_789_990_000,
+            "last_error": {"class": "UpstreamError", "message": "503 from upstream"},
+            "last_error_at": 1_790_000_000.25,
+            "next_due_at": -math.inf,  # the scheduler's "due at once"
+        }
+    ).encode()
+    summary = parse_live(raw)
+    assert summary.source == "live" and summary.last_state == "FAILURE" and summary.failing
+    assert summary.last_run_at == from_ms(1_790_000_000_250) == summary.next_due_at
+    assert summary.last_success_at == from_ms(1_789_990_000_000)
+    assert summary.last_error == "503 from upstream"
+    assert parse_live(bytes(raw)) is summary  # the same bytes again: the kept parse
+
+
+def test_a_malformed_live_status_is_left_to_the_table() -> None:
+    keys = [("instagram", "a"), ("instagram", "b"), ("instagram", "c"), ("instagram", "d")]
+    good = json.dumps({"last_state": "SUCCESS", "last_finished_at": 1_790_000_000}).encode()
+    found = _parsed(keys, [good, b"{not json", None, b"[1, 2]"])
+    assert list(found) == [("instagram", "a")]
+    assert found[("instagram", "a")].last_state == "SUCCESS"
