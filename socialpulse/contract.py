@@ -16,7 +16,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 
 SCHEMA_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ZERO = timedelta(0)
 _ONE_MS = timedelta(milliseconds=1)
 
 
@@ -75,10 +74,13 @@ def _require_utc(value: datetime) -> datetime:
 
 
 def format_ts(value: datetime) -> str:
-    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-21T10:15:00.000Z``."""
-    if value.utcoffset() != _ZERO:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-21T10:15:00.000Z`` (sub-millisecond
+    digits are cut, as ``isoformat(timespec="milliseconds")`` cuts them)."""
+    if value.tzinfo is None:
+        value = value.astimezone(UTC)  # a naive value is local time, as astimezone reads it
+    # Through epoch milliseconds and format_ms's cached minute: a third of the CPU of
+    # isoformat on a converted copy, and answers write several instants per item.
+    return format_ms(to_ms(value))
 
 
 UtcDatetime = Annotated[

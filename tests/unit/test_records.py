@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -94,5 +95,20 @@ def test_fast_path_never_accepts_what_validation_rejects(changes: dict[str, Any]
 
 
 @given(st.integers(0, 253_402_300_799_999))  # 1970 … 9999-12-31T23:59:59.999Z
-def test_format_ms_is_format_ts_of_the_instant(ms: int) -> None:
-    assert format_ms(ms) == format_ts(from_ms(ms))
+def test_format_ms_is_isoformat_of_the_instant(ms: int) -> None:
+    expected = from_ms(ms).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    assert format_ms(ms) == expected
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    )
+)
+def test_format_ts_is_isoformat_in_utc_with_milliseconds_cut(value: datetime) -> None:
+    expected = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
+    assert format_ts(value) == expected + "Z"
