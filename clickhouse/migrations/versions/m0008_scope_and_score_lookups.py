@@ -11,10 +11,10 @@ part, whatever its size (docs/benchmarks.md, "Read API latency"): half of the ov
   makes a later row replace an earlier one, which is what ``ReplacingMergeTree(changed_at,
   is_deleted)`` keeps for ``accounts`` as long as each write of a key has a later
   ``changed_at`` than the one before: the server's ``now64(3)`` by default, and the API
-  writes ``max(now, previous + 1 ms)`` after reading the previous state. The view runs inside the insert into
-  ``accounts``, so a tracking change is visible to the next read, with no refresh lag; a
-  read is ``joinGetOrNull('account_scope', 'is_deleted', workspace, platform, account_id)
-  = 0`` (NULL for never tracked).
+  writes ``max(now, previous + 1 ms)`` after reading the previous state. The view runs
+  inside the insert into ``accounts``, so a tracking change is visible to the next read,
+  with no refresh lag; a read is ``joinGetOrNull('account_scope', 'is_deleted',
+  workspace, platform, account_id) = 0`` (NULL for never tracked).
 - ``account_scores_lookup``: a ``Join`` table keyed by ``(platform, account_id)`` holding
   the score snapshot, replaced whole by the refreshable view ``account_scores_lookup_refresh``
   right after each refresh of ``account_scores_current`` (``DEPENDS ON``), so it is as fresh
