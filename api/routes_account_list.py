@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -9,10 +10,11 @@ import orjson
 from fastapi import APIRouter, Query, Response
 
 from api.auth import CurrentPrincipal, Principal
+from api.freshness import FreshnessState
 from api.openapi import error_responses
 from api.resources import Deps
 from api.routes_common import as_label, decode_cursor, encode_cursor
-from api.schemas import AccountPage, Freshness, Label
+from api.schemas import AccountPage, Label
 from api.services import Services, ServicesDep
 from clickhouse import queries_accounts
 from clickhouse.queries_accounts import AccountFilter, AccountRow
@@ -72,18 +74,28 @@ async def _page(
     page = rows[:limit]
     more = len(rows) > limit
     keys = [(r.platform, r.account_id) for r in page]
-    summaries = await services.status.summaries_async(keys)
-    fresh = services.status.freshness(
-        {(r.platform, r.account_id): r.observed_at for r in page}, summaries
-    )
+    # The statuses are read from Redis while the items are written: the request goes out at
+    # the first yield to the loop, the answer waits in the socket until it is awaited.
+    live = asyncio.ensure_future(services.status.fetch_live(keys))
+    await asyncio.sleep(0)
     # Up to 500 items: building an `AccountItem` (with its growth and freshness models) for
     # each and serialising them was about a quarter of the API's CPU for a 50-item page
     # (docs/benchmarks.md, "Read API latency"), so the items go to JSON from plain dicts as
     # `AccountItem` writes them (same keys in the same order, timestamps by format_ts, floats
     # alike in orjson and pydantic; tests/unit/test_api_fast_paths.py compares the two).
+    try:
+        items = [account_json(r) for r in page]
+    except BaseException:
+        live.cancel()
+        raise
+    summaries = await services.status.summaries_async(keys, await live)
+    observed = {(r.platform, r.account_id): r.observed_at for r in page}
+    fresh = services.status.freshness_parts(observed, summaries)
+    for item, key in zip(items, keys, strict=True):
+        item["freshness"] = freshness_json(*fresh[key])
     return orjson.dumps(
         {
-            "items": [account_json(r, fresh[(r.platform, r.account_id)]) for r in page],
+            "items": items,
             "next_cursor": encode_cursor(page[-1].platform, page[-1].account_id) if more else None,
         }
     )
@@ -93,8 +105,9 @@ def _ts(value: datetime | None) -> str | None:
     return None if value is None else format_ts(value)
 
 
-def account_json(r: AccountRow, freshness: Freshness) -> dict[str, Any]:
-    """An `AccountItem` of the row, as its JSON object."""
+def account_json(r: AccountRow) -> dict[str, Any]:
+    """An `AccountItem` of the row as its JSON object, up to its last key, `freshness`."""
+    g1, g7, g30 = r.growth["1d"], r.growth["7d"], r.growth["30d"]
     return {
         "platform": r.platform,
         "account_id": r.account_id,
@@ -104,14 +117,20 @@ def account_json(r: AccountRow, freshness: Freshness) -> dict[str, Any]:
         "following": r.following,
         "posts_count": r.posts_count,
         "observed_at": _ts(r.observed_at),
-        "growth": {p: {"change": c, "rate": rate} for p, (c, rate) in r.growth.items()},
+        "growth": {
+            "1d": {"change": g1[0], "rate": g1[1]},
+            "7d": {"change": g7[0], "rate": g7[1]},
+            "30d": {"change": g30[0], "rate": g30[1]},
+        },
         "engagement_rate_30d": r.engagement_rate_30d,
         "posts_30d": r.posts_30d,
         "projected_followers_30d": r.projected_followers_30d,
         "score": r.score,
-        "freshness": {
-            "state": freshness.state,
-            "observed_at": _ts(freshness.observed_at),
-            "next_due_at": _ts(freshness.next_due_at),
-        },
     }
+
+
+def freshness_json(
+    state: FreshnessState, observed_at: datetime | None, next_due_at: datetime | None
+) -> dict[str, Any]:
+    """A `Freshness` as its JSON object."""
+    return {"state": state, "observed_at": _ts(observed_at), "next_due_at": _ts(next_due_at)}

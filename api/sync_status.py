@@ -22,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from api.freshness import FreshnessRule
+from api.freshness import FreshnessRule, FreshnessState
 from api.offload import Offload
 from api.schemas import Freshness
 from clickhouse import queries_sync
@@ -154,14 +154,25 @@ class SyncStatus:
     def freshness(
         self, observed: Mapping[Key, datetime | None], summaries: Mapping[Key, SyncSummary]
     ) -> dict[Key, Freshness]:
+        return {
+            key: Freshness(state=state, observed_at=observed_at, next_due_at=next_due_at)
+            for key, (state, observed_at, next_due_at) in self.freshness_parts(
+                observed, summaries
+            ).items()
+        }
+
+    def freshness_parts(
+        self, observed: Mapping[Key, datetime | None], summaries: Mapping[Key, SyncSummary]
+    ) -> dict[Key, tuple[FreshnessState, datetime | None, datetime | None]]:
+        """:meth:`freshness`'s fields (state, observed_at, next_due_at), without the models."""
         now = self._now()
         out = {}
         for key, observed_at in observed.items():
             sync = summaries.get(key)
-            out[key] = Freshness(
-                state=self._rule.state(observed_at, sync, now),
-                observed_at=observed_at,
-                next_due_at=sync.next_due_at if sync else None,
+            out[key] = (
+                self._rule.state(observed_at, sync, now),
+                observed_at,
+                sync.next_due_at if sync else None,
             )
         return out
 

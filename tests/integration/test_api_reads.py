@@ -18,6 +18,7 @@ from httpx import Client as HttpClient
 
 from api.app import create_app
 from api.resources import Resources
+from api.schemas import Point
 from api.tokens import mint
 from clickhouse import queries_tracking
 from socialpulse.contract import Platform, PostSnapshot, ProfileSnapshot, format_ts, snapshot_id
@@ -238,6 +239,9 @@ def test_hourly_timeseries_and_period_over_period(api: Api) -> None:
                **{"from": format_ts(start), "to": format_ts(end)})  # fmt: skip
     points = windows_between("acme-id", HOUR, start, end)
     assert body["points"] == points and len(points) == 48
+    # Written by the query, not the model: the same keys in the model's order, as integers.
+    assert all(list(p) == list(Point.model_fields) for p in body["points"])
+    assert all(type(p[k]) is int for p in body["points"] for k in list(Point.model_fields)[1:])
     assert all(p["samples"] == 2 for p in points)
     previous = windows_between("acme-id", HOUR, start - timedelta(days=2), start)
     current_net = sum(p["net_change"] for p in points)
