@@ -45,7 +45,7 @@ from streams import metrics as m
 from streams.processor import BatchResult, process_batch
 from streams.publish import Publisher, Sent
 from streams.records import DeadLetter, RawMessage
-from streams.sink import ClickHouseSink
+from streams.sink import ClickHouseSink, SinkStopped
 from streams.state import StateStore, changelog_topic
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class Engine:
         self._offsets: dict[TopicPartition, int] = {}  # processed, not yet committed
         self._pending: list[asyncio.Future[Any]] = []  # produced, not yet acknowledged
         self._inflight: asyncio.Task[None] | None = None  # the last batch's writes
+        self._halted = False  # a batch could not be written before a stop: commit nothing
         self._committing: asyncio.Task[None] | None = None  # the last checkpoint's commit
         self._last_checkpoint = clock()
         # Bumped by every rebalance: a batch fetched under an older assignment is
@@ -106,25 +107,32 @@ class Engine:
         self._consumer.subscribe(self.topics, listener=_Rebalance(self))
         gauges = asyncio.create_task(self._export_gauges(stop))
         try:
-            while not stop.is_set():
-                generation = self._generation
-                records = await self._fetch(stop)
-                async with self._lock:
-                    if generation != self._generation:
-                        self._rewind(records)
-                        continue
-                    if records:
-                        await self._process(records)
-                    if (
-                        self._clock() - self._last_checkpoint
-                        >= self._settings.commit_interval_seconds
-                    ):
-                        await self._checkpoint()
-            async with self._lock:
-                await self._checkpoint()
-                await self._settle()
+            await self._loop(stop)
+        except SinkStopped:
+            # Nothing is committed after this (_halted): the last checkpoint's offsets and
+            # states stand, and whoever owns these partitions next processes the rest again.
+            log.warning(
+                "stopped while ClickHouse refused inserts: the input since the last"
+                " checkpoint is not committed and will be processed again"
+            )
         finally:
             gauges.cancel()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            generation = self._generation
+            records = await self._fetch(stop)
+            async with self._lock:
+                if generation != self._generation:
+                    self._rewind(records)
+                    continue
+                if records:
+                    await self._process(records)
+                if self._clock() - self._last_checkpoint >= self._settings.commit_interval_seconds:
+                    await self._checkpoint()
+        async with self._lock:
+            await self._checkpoint()
+            await self._settle()
 
     async def _fetch(self, stop: asyncio.Event) -> list[ConsumerRecord[bytes, bytes]]:
         size = self._settings.sink_batch_size
@@ -192,7 +200,11 @@ class Engine:
         """Wait for the batch in flight: acknowledged by ClickHouse, derived records queued."""
         if self._inflight is not None:
             inflight, self._inflight = self._inflight, None
-            await inflight
+            try:
+                await inflight
+            except SinkStopped:
+                self._halted = True  # wherever it surfaces (a revocation too)
+                raise
 
     async def _copy(self, feed: TableFeed, messages: list[RawMessage]) -> None:
         parsed, letters = feed.parse(messages)
@@ -232,6 +244,8 @@ class Engine:
         records produced, all before the next batch is applied. One runs at a time,
         so commits stay in order.
         """
+        if self._halted:  # a batch was never written: committing would lose it
+            return
         await self._drain()
         # The previous checkpoint first: a commit it could not make comes back
         # into the offsets this one commits.
@@ -282,7 +296,10 @@ class Engine:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         self._generation += 1
         async with self._lock:
-            await self._checkpoint()
+            try:
+                await self._checkpoint()
+            except SinkStopped:
+                log.warning("revoked while stopping with a batch ClickHouse refused: not committed")
             await self._settle()
             self._offsets.clear()
         self.ready.clear()

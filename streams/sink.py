@@ -33,11 +33,16 @@ SINK_BATCH = Histogram(
 )
 
 
+class SinkStopped(Exception):
+    """The worker was asked to stop while ClickHouse refused a batch: it is not written."""
+
+
 class ClickHouseSink:
     def __init__(
         self,
         client: Client,
         *,
+        stop: asyncio.Event | None = None,
         max_backoff_s: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -46,6 +51,9 @@ class ClickHouseSink:
             # inserts a batch's tables at once: every insert would fail and be retried.
             raise ValueError("the sink needs a client without a session (make_client's)")
         self._client = client
+        # Set when the worker is asked to stop: retrying then ends with SinkStopped, and the
+        # caller commits nothing after its last checkpoint (the input is processed again).
+        self._stop = stop
         self._max_backoff_s = max_backoff_s
         self._sleep = sleep
         self.waiting = False  # True while ClickHouse refuses: exported as backpressure
@@ -89,9 +97,24 @@ class ClickHouseSink:
                 failed[0][1],
                 backoff,
             )
-            await self._sleep(backoff)
+            await self._pause(backoff)
             backoff = min(backoff * 2, self._max_backoff_s)
         self.waiting = False
+
+    async def _pause(self, seconds: float) -> None:
+        """The backoff, cut short by a stop request (which raises SinkStopped)."""
+        if self._stop is None:
+            await self._sleep(seconds)
+            return
+        sleeping = asyncio.ensure_future(self._sleep(seconds))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeping.cancel()
+            stopping.cancel()
+        if self._stop.is_set():
+            raise SinkStopped("asked to stop while ClickHouse refused inserts")
 
     def _insert(self, target: columns.Table) -> Exception | None:
         """One table's rows, in a thread of the loop's executor; the error, if it failed."""

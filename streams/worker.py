@@ -74,7 +74,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     )
     restorer = make_consumer(settings, client_id=f"{settings.worker_id}-restore")
     producer = make_producer(settings, linger_ms=5, max_batch_size=1 << 20)
-    sink = ClickHouseSink(make_client(settings))
+    sink = ClickHouseSink(make_client(settings), stop=stop)
     topics = Topics(settings.topic_prefix)
     await producer.start()
     await restorer.start()

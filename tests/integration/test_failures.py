@@ -87,10 +87,17 @@ def test_clickhouse_outage_pauses_and_loses_nothing(ns: Namespace, ch: Client) -
     try:
         produce_snapshots(ns.settings(), ns.topics.profile_snapshots, shuffled[300:])
         time.sleep(8)  # the worker keeps trying while ClickHouse is gone
+        # Asked to stop while its batch is refused, the worker must stop (not retry
+        # forever) and commit nothing it has not written: another one takes over.
+        first = ns.children[0]
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
     finally:
         manager.up(settings, ["clickhouse"])
+    ns.start_worker("w2")
     wait_for_quiescence(ns, ch, timeout_s=180)
     assert "retrying" in ns.worker_log()
+    assert "stopped while ClickHouse refused inserts" in ns.worker_log(), ns.worker_log()[-3000:]
     assert changes_in_clickhouse(ch) == expected_from(snaps)
     stored = ch.query("SELECT count() FROM profile_snapshots FINAL").result_rows[0][0]
     assert stored == len(snaps)
