@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -73,6 +74,15 @@ def parse_live(raw: bytes | str) -> SyncSummary:
     )
 
 
+# Accounts without a live status are read from sync_runs: never-synced ones (tracked, first
+# sync pending) and, after Redis lost its data, those not synced since. That answer is kept
+# for a while: with 10 never-synced accounts of 1,067 (bench_api's workspace), up to a third
+# of 50-item list pages hold one, and each paid a sync_runs query. Staleness is bounded by
+# the collectors: a run writes the live status as well as the table, and live is read first.
+_TABLE_KEPT_S = 30.0
+_TABLE_KEPT_MAX = 100_000
+
+
 class SyncStatus:
     """Sync summaries and freshness, from sync handlers (blocking calls) or async ones."""
 
@@ -93,16 +103,38 @@ class SyncStatus:
         self._rule = rule
         self._offload = offload
         self._now = now
+        # The table's answers for accounts without a live status (none: never synced),
+        # with when each expires: see _TABLE_KEPT_S.
+        self._table: dict[Key, tuple[float, SyncSummary | None]] = {}
 
     def summaries(
         self, keys: Sequence[Key], live: Mapping[Key, SyncSummary] | None = None
     ) -> dict[Key, SyncSummary]:
         """Blocking: ``live`` (or Redis's), then ``sync_runs`` for the accounts it lacks."""
         found = self._live(keys) if live is None else dict(live)
-        missing = [k for k in keys if k not in found]
+        kept, missing = self._kept([k for k in keys if k not in found])
+        found.update(kept)
         if missing:
-            found.update(queries_sync.summaries(self._clickhouse, missing))
+            fetched = queries_sync.summaries(self._clickhouse, missing)
+            if len(self._table) >= _TABLE_KEPT_MAX:
+                self._table.clear()
+            expires = time.monotonic() + _TABLE_KEPT_S
+            for key in missing:
+                self._table[key] = (expires, fetched.get(key))
+            found.update(fetched)
         return found
+
+    def _kept(self, keys: Sequence[Key]) -> tuple[dict[Key, SyncSummary], list[Key]]:
+        """The table's recent answers for ``keys``, and the keys it has none for."""
+        now = time.monotonic()
+        found, missing = {}, []
+        for key in keys:
+            kept = self._table.get(key)
+            if kept is None or kept[0] <= now:
+                missing.append(key)
+            elif kept[1] is not None:
+                found[key] = kept[1]
+        return found, missing
 
     async def fetch_live(self, keys: Sequence[Key]) -> dict[Key, SyncSummary]:
         """The collectors' summaries of ``keys`` that Redis has; {} when Redis is away."""
@@ -136,7 +168,9 @@ class SyncStatus:
         """:meth:`summaries` for async handlers, given or fetching the live ones; the table is
         read, in a thread, only for accounts Redis lacks."""
         found = dict(live) if live is not None else await self.fetch_live(keys)
-        if any(k not in found for k in keys):
+        kept, missing = self._kept([k for k in keys if k not in found])
+        found.update(kept)
+        if missing:
             found = await self._offload(self.summaries, keys, found)
         return found
 
