@@ -23,7 +23,7 @@ from api import (
     routes_timeseries,
     routes_tracking,
 )
-from api.errors import install_error_handlers
+from api.errors import RateLimited, error_response, install_error_handlers
 from api.openapi import install_openapi
 from api.resources import Resources
 from api.schemas import Health, Readiness
@@ -120,7 +120,8 @@ def _ping_redis(resources: Resources) -> bool:
 
 
 class ResponseHooks:
-    """Request metrics and the rate-limit headers, at the start of each response.
+    """Request metrics and the rate-limit headers, at the start of each response; for a
+    read that started before its charge was answered, that answer (a 429 when refused).
 
     Plain ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware``
     runs every request through an extra task and memory streams, which cost about 1 ms of CPU
@@ -135,19 +136,37 @@ class ResponseHooks:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        refused = False
 
         async def hooked(message: Message) -> None:
+            nonlocal refused
+            if refused:  # the app's answer to a refused read is dropped
+                return
             if message["type"] == "http.response.start":
-                # Set (as request.state.rate_budget) by the auth dependency when the request
-                # was charged to a token's budget.
-                budget = scope.get("state", {}).get("rate_budget")
+                state = scope.setdefault("state", {})
+                # A read started before its charge was answered (api.auth): now it is.
+                charge = state.pop("rate_charge", None)
+                if charge is not None:
+                    try:
+                        state["rate_budget"] = await charge
+                    except RateLimited as exc:
+                        refused = True
+                        await error_response(exc)(scope, receive, send)
+                        self._observe(scope, started, 429)
+                        return
+                # Set by the auth dependency when the request was charged to a token's budget.
+                budget = state.get("rate_budget")
                 if budget is not None:
                     headers = MutableHeaders(scope=message)
                     headers["X-RateLimit-Limit"] = str(budget.limit_per_minute)
                     headers["X-RateLimit-Remaining"] = str(budget.remaining)
-                method, path = scope["method"], getattr(scope.get("route"), "path", "unmatched")
-                LATENCY.labels(method, path).observe(time.perf_counter() - started)
-                REQUESTS.labels(method, path, str(message["status"])).inc()
+                self._observe(scope, started, message["status"])
             await send(message)
 
         await self.app(scope, receive, hooked)
+
+    @staticmethod
+    def _observe(scope: Scope, started: float, status: int) -> None:
+        method, path = scope["method"], getattr(scope.get("route"), "path", "unmatched")
+        LATENCY.labels(method, path).observe(time.perf_counter() - started)
+        REQUESTS.labels(method, path, str(status)).inc()

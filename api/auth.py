@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from dataclasses import dataclass
@@ -77,10 +78,26 @@ async def current_principal(
     principal = decode_token(
         authorization[7:].strip(), settings.jwt_secret, settings.jwt_algorithms
     )
-    budget = await request.app.state.services.limiter.charge(principal.workspace, principal.subject)
-    # The response middleware turns this into X-RateLimit-* headers.
-    request.state.rate_budget = budget
+    limiter = request.app.state.services.limiter
+    if request.method in _READS and limiter.ahead(principal.workspace, principal.subject):
+        # The read starts now; ResponseHooks awaits the charge before the answer goes out
+        # (a 429 instead when refused) and turns its budget into X-RateLimit-* headers.
+        charge = asyncio.ensure_future(limiter.charge(principal.workspace, principal.subject))
+        charge.add_done_callback(_retrieved)
+        request.state.rate_charge = charge
+    else:
+        request.state.rate_budget = await limiter.charge(principal.workspace, principal.subject)
     return principal
+
+
+_READS = frozenset({"GET", "HEAD"})
+
+
+def _retrieved(charge: asyncio.Future[object]) -> None:
+    # A request that failed before its answer never awaits its charge: the outcome (a
+    # RateLimited) is taken here, so that asyncio does not report it as never retrieved.
+    if not charge.cancelled():
+        charge.exception()
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -8,6 +8,7 @@ hit is a hit). Each cache test uses its own ``limit`` value, hence its own entri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -153,6 +154,29 @@ def test_a_token_over_its_budget_gets_429_with_retry_after(
     time.sleep(retry_after + 0.05)
     again = hit()
     assert again.status_code == 200 and again.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_a_read_started_ahead_of_its_charge_still_gets_the_429(
+    data: tuple[Namespace, Client],
+) -> None:
+    """Two replicas share a budget. A replica whose last charge left plenty starts a read
+    before Redis answers its charge; when another replica has spent the budget meanwhile,
+    the answer is still the 429, not the data."""
+    burst = 40
+    limits = {"rate_limit_per_minute": RATE, "rate_limit_burst": burst, "cache_ttl_accounts_s": 0}
+    with contextlib.ExitStack() as replicas:
+        one = replicas.enter_context(contextlib.contextmanager(serve_app)(*data, **limits))
+        two = replicas.enter_context(contextlib.contextmanager(serve_app)(*data, **limits))
+        first = get(one, "/v1/accounts", "ws-a", sub="shared")
+        assert first.status_code == 200 and first.headers["X-RateLimit-Remaining"] == str(burst - 1)
+        spent = [get(two, "/v1/accounts", "ws-a", sub="shared").status_code for _ in range(burst)]
+        assert spent == [200] * (burst - 1) + [429]
+        refused = get(one, "/v1/accounts", "ws-a", sub="shared")
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["code"] == "rate_limited" and "items" not in refused.json()
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60 // RATE
+        # The refusal is remembered: the next read waits for its charge (and is refused).
+        assert get(one, "/v1/accounts", "ws-a", sub="shared").status_code == 429
 
 
 def test_the_limit_covers_writes_and_spares_unauthenticated_and_operations(
