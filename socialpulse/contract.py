@@ -73,6 +73,10 @@ def _require_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# Answers write the same instants again and again (an account's latest observation, its
+# next sync): a kept text costs a hash lookup. Equal datetimes are the same instant (the
+# text depends on nothing else), whatever their offsets.
+@lru_cache(maxsize=1 << 16)
 def format_ts(value: datetime) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-11-21T10:15:00.000Z`` (sub-millisecond
     digits are cut, as ``isoformat(timespec="milliseconds")`` cuts them)."""
