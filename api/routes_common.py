@@ -93,15 +93,28 @@ def audit_write(
     detail: dict[str, object],
 ) -> None:
     """Record a write (who, what, when) before it is made: a failed write stays on record."""
+    audit_writes(resources, principal, action, [(target, detail)])
+
+
+def audit_writes(
+    resources: Resources,
+    principal: Principal,
+    action: str,
+    writes: Sequence[tuple[str, dict[str, object]]],
+) -> None:
+    """:func:`audit_write` of several targets at once, in one insert."""
     audit.record(
         resources.clickhouse,
-        audit.AuditEntry(
-            subject=principal.subject,
-            workspace=principal.workspace,
-            role=principal.role.value,
-            action=action,
-            target=target,
-            detail=detail,
+        *(
+            audit.AuditEntry(
+                subject=principal.subject,
+                workspace=principal.workspace,
+                role=principal.role.value,
+                action=action,
+                target=target,
+                detail=detail,
+            )
+            for target, detail in writes
         ),
     )
 

@@ -18,7 +18,7 @@ from api.auth import CurrentPrincipal, Principal, Role
 from api.errors import Conflict, NotFound
 from api.openapi import error_responses
 from api.resources import Deps
-from api.routes_common import audit_write, decode_cursor, encode_cursor
+from api.routes_common import audit_write, audit_writes, decode_cursor, encode_cursor
 from api.schemas import Freshness
 from api.schemas_sync import (
     AcceptedRun,
@@ -70,10 +70,9 @@ async def trigger_sync(
             f" '{principal.workspace}'; track it first (POST /v1/accounts)"
         )
     runs = services.sync.plan([Target(p, a, handles[(p.value, a)]) for p, a in wanted])
-    for run in runs:
-        await run_in_threadpool(
-            audit_write, deps, principal, "sync", run.key, {"run_id": run.run_id}
-        )
+    await run_in_threadpool(
+        audit_writes, deps, principal, "sync", [(r.key, {"run_id": r.run_id}) for r in runs]
+    )
     await services.sync.start(runs, principal.workspace, principal.subject)
     return SyncAccepted(
         runs=[

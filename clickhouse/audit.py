@@ -34,10 +34,15 @@ class AuditRow:
     entry: AuditEntry
 
 
-def record(client: Client, entry: AuditEntry) -> None:
-    detail = json.dumps(entry.detail, sort_keys=True, separators=(",", ":"))
-    row = [entry.workspace, entry.subject, entry.role, entry.action, entry.target, detail]
-    client.insert("audit_log", [row], column_names=COLUMNS)
+def record(client: Client, *entries: AuditEntry) -> None:
+    """The entries in one insert (a sync trigger for many accounts writes one row each)."""
+    rows = [[e.workspace, e.subject, e.role, e.action, e.target, _json(e.detail)] for e in entries]
+    if rows:
+        client.insert("audit_log", rows, column_names=COLUMNS)
+
+
+def _json(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"))
 
 
 def recent(client: Client, workspace: str, limit: int = 100) -> list[AuditRow]:
