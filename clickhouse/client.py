@@ -6,9 +6,18 @@ from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
+import clickhouse_connect.driver.options
 from clickhouse_connect.driver.client import Client
 
 from socialpulse.settings import CommonSettings
+
+# clickhouse-connect imports pandas, numpy, pyarrow and polars, when installed, the first
+# time it inserts or reads, to accept and return their types. chdb installs pandas, numpy
+# and pyarrow, and the import cost each process about 0.5 s (the worker's first insert, the
+# GIL held meanwhile) and 80 MB. We only hand it and take from it Python lists: it is told
+# they are absent, as it would find on a machine without them.
+for _name in ("np", "pd", "pd_time_test", "arrow", "pl"):
+    setattr(clickhouse_connect.driver.options, _name, None)
 
 
 def make_client(settings: CommonSettings, *, database: str | None = None) -> Client:
