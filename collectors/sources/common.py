@@ -126,15 +126,40 @@ def text(value: Any) -> str | None:
 
 
 class CountingUpstream:
-    """Counts the calls a source makes (``FetchResult.upstream_calls``)."""
+    """Counts the calls a source makes (``FetchResult.upstream_calls``) and keeps the
+    answers of the account at hand (:meth:`answers_of_account`)."""
 
     def __init__(self, upstream: Upstream) -> None:
         self._upstream = upstream
         self.calls = 0
+        self._answers: list[tuple[UpstreamRequest, UpstreamResponse]] = []
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         self.calls += 1
-        return await self._upstream.send(request)
+        response = await self._upstream.send(request)
+        self._answers.append((request, response))
+        return response
+
+    def next_account(self) -> None:
+        self._answers.clear()
+
+    def answers_of_account(self) -> dict[str, Any]:
+        """What the upstream said since :meth:`next_account`, as an item's raw: each answer's
+        URL, status and body (JSON when it parses, else text). Not the query parameters:
+        some upstreams take the access token there."""
+        return {
+            "answers": [
+                {"url": request.url, "status": response.status, "body": _body(response)}
+                for request, response in self._answers
+            ]
+        }
+
+
+def _body(response: UpstreamResponse) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.body.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -241,9 +266,19 @@ async def fetch_per_account(
     """The ``fetch`` of a per-account API: one call chain per account, calls counted."""
     counting = CountingUpstream(upstream)
     snapshots = Snapshots(platform, name, run_id)
-    result = await each_account(
-        accounts, upstream_name, lambda account: fetch_one(account, snapshots, counting)
-    )
+
+    async def one(account: AccountRef) -> FetchResult:
+        counting.next_account()
+        try:
+            return await fetch_one(account, snapshots, counting)
+        except MAPPING_ERRORS as exc:
+            # The upstream answered and the answer could not be mapped: it is kept as the
+            # account's raw item (raw.upstream-items), for a fixed parser to read again.
+            error = malformed(upstream_name, exc)
+            raw = counting.answers_of_account()
+            return FetchResult(outcomes=[failed(account, error, raw=raw)])
+
+    result = await each_account(accounts, upstream_name, one)
     result.upstream_calls = counting.calls
     return result
 

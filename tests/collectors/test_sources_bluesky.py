@@ -15,7 +15,7 @@ from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
 from tests.collectors.helpers import Wire
 from tests.fakes.bluesky import make_bluesky
-from tests.fakes.core import FakeUpstream, malformed, rate_limited, server_error
+from tests.fakes.core import FakeUpstream, json_answer, malformed, rate_limited, server_error
 from tests.fakes.fixtures import NOW, clock, outcomes, refs
 
 DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
@@ -156,3 +156,25 @@ async def test_rate_limits_and_malformed_answers_are_per_account(
     assert first.state is AccountState.UNKNOWN
     assert second.error is not None and second.error.error_class is ErrorClass.MALFORMED
     assert third.error is None and [p.handle for p in result.profiles] == ["bsky.app"]
+
+
+async def test_an_answer_that_cannot_be_mapped_is_kept_as_the_accounts_raw_item(
+    source: BlueskySource, fake: FakeUpstream, upstream: HttpUpstream
+) -> None:
+    """A profile without its did cannot become a snapshot; what Bluesky said is kept (the
+    item a fixed parser would read again), and the next account is read as usual."""
+    broken = {"handle": "bsky.app", "followersCount": 12, "displayName": "no did"}
+    fake.inject(PROFILE, json_answer(200, broken))
+    result = await BlueskySource(base_url=source.base_url, max_posts=0, clock=clock).fetch(
+        refs(Platform.BLUESKY, "bsky.app", "quiet.bsky.social"), run_id="r", upstream=upstream
+    )
+    first, second = result.outcomes
+    assert first.error is not None and first.error.error_class is ErrorClass.MALFORMED
+    assert "missing did" in str(first.error)
+    assert first.raw == {
+        "answers": [
+            {"url": f"{source.base_url}{PROFILE}", "status": 200, "body": broken},
+        ]
+    }
+    assert second.error is None and second.raw["profile"]["handle"] == "quiet.bsky.social"
+    assert [p.handle for p in result.profiles] == ["quiet.bsky.social"]
