@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -68,10 +69,9 @@ async def timeseries(
     workspace (`X-Cache: hit|miss`)."""
     _check_metric(metric)
     start, end = resolve_range(interval, utc(from_, "from"), utc(to, "to"))
+    ask = SeriesAsk(platform, account_id, metric, interval, start, end)
     if wants_csv(request, fmt):
-        return await services.offload(
-            _timeseries_csv, deps, principal, platform, account_id, metric, interval, start, end
-        )
+        return await services.offload(_timeseries_csv, deps, principal, ask)
     # The resolved range is the key, so a cached default range ends with its window.
     params = {
         "platform": platform.value, "account_id": account_id, "metric": metric,
@@ -81,44 +81,40 @@ async def timeseries(
         "timeseries",
         principal,
         params,
-        lambda: _timeseries(
-            deps, services, principal, platform, account_id, metric, interval, start, end
-        ),
+        lambda: _timeseries(deps, services, principal, ask),
     )
 
 
-def _timeseries_csv(
-    deps: Deps,
-    principal: Principal,
-    platform: Platform,
-    account_id: str,
-    metric: str,
-    interval: Interval,
-    start: datetime,
-    end: datetime,
-) -> Response:
+@dataclass(frozen=True)
+class SeriesAsk:
+    """One timeseries request, its range resolved."""
+
+    platform: Platform
+    account_id: str
+    metric: str
+    interval: Interval
+    start: datetime
+    end: datetime
+
+
+def _timeseries_csv(deps: Deps, principal: Principal, ask: SeriesAsk) -> Response:
+    platform, account_id, interval = ask.platform, ask.account_id, ask.interval
     require_visible(deps, principal, platform, account_id)
     args = (deps.clickhouse, principal.scope, platform.value, account_id)
-    points = queries_timeseries.windows(*args, interval=interval, start=start, end=end)
+    points = queries_timeseries.windows(*args, interval=interval, start=ask.start, end=ask.end)
     return csv_response(
-        f"timeseries-{platform.value}-{account_id}-{metric}-{interval}.csv",
+        f"timeseries-{platform.value}-{account_id}-{ask.metric}-{interval}.csv",
         POINT_FIELDS,
         [[getattr(p, name) for name in POINT_FIELDS] for p in points],
     )
 
 
 async def _timeseries(
-    deps: Deps,
-    services: Services,
-    principal: Principal,
-    platform: Platform,
-    account_id: str,
-    metric: str,
-    interval: Interval,
-    start: datetime,
-    end: datetime,
+    deps: Deps, services: Services, principal: Principal, ask: SeriesAsk
 ) -> bytes:
     """The answer as JSON (a `Timeseries`)."""
+    platform, account_id, metric, interval = ask.platform, ask.account_id, ask.metric, ask.interval
+    start, end = ask.start, ask.end
     previous_start = start - (end - start)
     series, live = await services.status.read_with_live(
         [(platform.value, account_id)],
