@@ -134,8 +134,8 @@ def with_previous(
     One read of the account's key range instead of two: the windows before ``start`` fold
     into one group (``before`` = 1), each later window is a group of its own (``FINAL``
     leaves one row per window), so ``any()`` is that row's value. The account's
-    ``observed_at`` (``account_latest``, for the answer's freshness) comes with every row as
-    a scalar subquery: one round trip instead of two. When the scoped read is empty it is
+    ``observed_at`` (``account_latest``'s, for the answer's freshness) comes with every row
+    from the ``account_observed`` lookup (m0010). When the scoped read is empty it is
     unknown here (``observed`` False) and the caller asks for it after its visibility check.
     """
     where, params = _where(scope, platform, account_id, previous_start, end)
@@ -145,8 +145,9 @@ def with_previous(
         " if(before, 0, toUnixTimestamp64Milli(window_start)) AS ts,"
         f" {_POINT_JSON_SQL}, sum(net_change),"
         " any(toUnixTimestamp64Milli(last_observed_at)), count(),"
-        " (SELECT toUnixTimestamp64Milli(observed_at) FROM account_latest FINAL"
-        "  PREWHERE platform = {platform:String} AND account_id = {account_id:String})"
+        # The account's latest observation, from m0010's lookup (not a table read).
+        " toUnixTimestamp64Milli(joinGetOrNull('account_observed', 'observed_at',"
+        "  {platform:String}, {account_id:String}))"
         f" FROM {TABLES[interval]} FINAL" + where + " GROUP BY before, ts ORDER BY before DESC, ts"
     )
     rows = client.query(sql, parameters=params).result_rows

@@ -7,6 +7,7 @@ from clickhouse_connect.driver.client import Client
 
 from clickhouse import accounts, queries
 from clickhouse.migrations import runner
+from socialpulse.contract import from_ms
 from tests.conftest import Namespace
 
 pytestmark = [pytest.mark.clickhouse_db, pytest.mark.kafka]
@@ -111,3 +112,44 @@ def test_m0008_indexes_the_registry_as_it_was_and_as_it_changes(ns: Namespace, c
         (w, a) for w, a in ch.query("SELECT workspace, account_id FROM accounts FINAL").result_rows
     }
     assert visible == {("ws-a", "kept"), ("ws-a", "dropped"), ("ws-c", "new")}
+
+
+def test_m0010_looks_up_the_latest_observation_as_it_was_and_as_it_changes(
+    ns: Namespace, ch: Client
+) -> None:
+    db = ns.settings().clickhouse_database
+    columns = ["platform", "account_id", "handle", "followers", "observed_at", "version"]
+
+    def write(account: str, observed_ms: int, version: int) -> None:
+        ch.insert(
+            "account_latest",
+            [["simulated", account, account, 1, from_ms(observed_ms), version]],
+            column_names=columns,
+        )
+
+    def looked_up(account: str) -> int | None:
+        sql = (
+            "SELECT toUnixTimestamp64Milli(joinGetOrNull('account_observed', 'observed_at',"
+            " 'simulated', {a:String}))"
+        )
+        return ch.query(sql, parameters={"a": account}).result_rows[0][0]
+
+    def final(account: str) -> int:
+        sql = (
+            "SELECT toUnixTimestamp64Milli(observed_at) FROM account_latest FINAL"
+            " WHERE platform = 'simulated' AND account_id = {a:String}"
+        )
+        return ch.query(sql, parameters={"a": account}).result_rows[0][0]
+
+    undone = runner.rollback(ch, db, 9)
+    write("before", 1_000, 1)
+    write("before", 5_000, 2)
+    assert [m.version for m in runner.migrate(ch, db)] == [m.version for m in reversed(undone)]
+    assert looked_up("before") == final("before") == 5_000  # the copy of account_latest FINAL
+    write("before", 9_000, 3)  # and every write since, as it is inserted
+    write("after", 7_000, 1)
+    assert looked_up("before") == final("before") == 9_000
+    assert looked_up("after") == final("after") == 7_000
+    assert looked_up("never") is None
+    assert [m.version for m in runner.rollback(ch, db, 9)] == [10]
+    assert "account_observed" not in {r[0] for r in ch.query("SHOW TABLES").result_rows}
