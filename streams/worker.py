@@ -8,6 +8,8 @@ import logging
 import signal
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 from prometheus_client import start_http_server
 
 from clickhouse.client import make_client
@@ -50,6 +52,9 @@ def feeds(topics: Topics) -> list[TableFeed]:
 
 
 async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    client = await _clickhouse(settings, stop)
+    if client is None:
+        return
     await ensure_topics(settings)
     await ensure_compacted_topic(
         settings, changelog_topic(settings.consumer_group), settings.topic_partitions
@@ -74,7 +79,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     )
     restorer = make_consumer(settings, client_id=f"{settings.worker_id}-restore")
     producer = make_producer(settings, linger_ms=5, max_batch_size=1 << 20)
-    sink = ClickHouseSink(make_client(settings), stop=stop)
+    sink = ClickHouseSink(client, stop=stop)
     topics = Topics(settings.topic_prefix)
     await producer.start()
     await restorer.start()
@@ -93,6 +98,23 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         await consumer.stop()
         await restorer.stop()
         await producer.stop()
+
+
+async def _clickhouse(settings: WorkerSettings, stop: asyncio.Event) -> Client | None:
+    """A ClickHouse client, waiting for ClickHouse as long as it is unreachable (None when
+    asked to stop meanwhile): a worker started during an outage waits it out, as a running
+    one does, instead of exiting for its supervisor to restart it."""
+    backoff = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(make_client, settings)
+        except OperationalError as exc:  # refused, reset, timed out: not a wrong password
+            log.warning("ClickHouse is not reachable (%s); retrying in %.1fs", exc, backoff)
+        try:
+            await asyncio.wait_for(stop.wait(), backoff)
+            return None
+        except TimeoutError:
+            backoff = min(backoff * 2, 10.0)
 
 
 def run_worker(settings: WorkerSettings) -> None:

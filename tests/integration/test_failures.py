@@ -92,9 +92,13 @@ def test_clickhouse_outage_pauses_and_loses_nothing(ns: Namespace, ch: Client) -
         first = ns.children[0]
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
+        # Its replacement, started while ClickHouse is still down, waits for it.
+        second = ns.start_worker("w2")
+        wait_until(lambda: "ClickHouse is not reachable" in ns.worker_log("w2"), 30, ns.worker_logs)
+        time.sleep(2)
+        assert second.poll() is None, ns.worker_log("w2")[-2000:]
     finally:
         manager.up(settings, ["clickhouse"])
-    ns.start_worker("w2")
     wait_for_quiescence(ns, ch, timeout_s=180)
     assert "retrying" in ns.worker_log()
     assert "stopped while ClickHouse refused inserts" in ns.worker_log(), ns.worker_log()[-3000:]
