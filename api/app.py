@@ -89,12 +89,11 @@ def _add_operational_routes(app: FastAPI, settings: ApiSettings) -> None:
     @app.get("/readyz", response_model=Readiness, tags=["operations"])
     async def readyz(request: Request) -> JSONResponse:
         resources: Resources = request.app.state.resources
+        offload = request.app.state.services.offload
         checks = {
             "kafka": "ok" if await kafka_ready(settings.kafka_bootstrap) else "unavailable",
-            "clickhouse": "ok"
-            if await asyncio.to_thread(_ping_clickhouse, resources)
-            else "unavailable",
-            "redis": "ok" if await asyncio.to_thread(_ping_redis, resources) else "unavailable",
+            "clickhouse": "ok" if await offload(_ping_clickhouse, resources) else "unavailable",
+            "redis": "ok" if await offload(_ping_redis, resources) else "unavailable",
         }
         ready = all(v == "ok" for v in checks.values())
         body = Readiness(status="ready" if ready else "not_ready", checks=checks)

@@ -1,9 +1,10 @@
 """Blocking calls (clickhouse-connect, the sync Redis client) from async handlers.
 
-The hot reads are async handlers that hand their blocking part to this pool, so that they
-can overlap it with async Redis calls (the live sync status) and pay one thread hop rather
-than FastAPI's per sync endpoint. A plain executor, rather than ``anyio.to_thread``: its
-hop measured about 0.2 ms less per call here (docs/benchmarks.md, "Read API latency").
+Every async handler hands its blocking calls to this one pool (``services.offload``); plain
+``def`` handlers are run in FastAPI's own. The hot reads are async so that they can overlap
+their ClickHouse read with async Redis calls (the live sync status) and pay one thread hop.
+A plain executor, rather than ``anyio.to_thread``: its hop measured about 0.2 ms less per
+call here (docs/benchmarks.md, "Read API latency").
 """
 
 from __future__ import annotations

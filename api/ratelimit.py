@@ -11,6 +11,7 @@ minting a fresh token does not reset it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -51,6 +52,11 @@ return {1, math.floor((capacity - (after - now)) / interval), 0}
 _REMEMBERED = 100_000  # identities whose last remaining budget is kept (forgotten at once)
 
 
+@functools.lru_cache(maxsize=4096)  # a read asks twice (ahead, charge); tokens repeat
+def _identity(workspace: str, subject: str) -> str:
+    return hashlib.sha256(f"{workspace}\0{subject}".encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class Budget:
     limit_per_minute: int
@@ -74,8 +80,7 @@ class RateLimiter:
         return self.per_minute > 0
 
     def _key(self, workspace: str, subject: str) -> str:
-        identity = hashlib.sha256(f"{workspace}\0{subject}".encode()).hexdigest()[:32]
-        return f"{self._prefix}:api:rl:{identity}"
+        return f"{self._prefix}:api:rl:{_identity(workspace, subject)}"
 
     def ahead(self, workspace: str, subject: str) -> bool:
         """Whether a read of this identity may run while its charge is answered.

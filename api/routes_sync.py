@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentPrincipal, Principal, Role
 from api.errors import Conflict, NotFound
@@ -30,7 +29,7 @@ from api.schemas_sync import (
     SyncStatusPage,
     SyncTrigger,
 )
-from api.services import ServicesDep
+from api.services import Services, ServicesDep
 from api.sync_control import Target
 from api.sync_status import instant
 from clickhouse import queries, queries_sync
@@ -60,7 +59,7 @@ async def trigger_sync(
     principal.require_write()
     wanted = list(dict.fromkeys((a.platform, a.account_id) for a in body.accounts))
     keys = [(p.value, a) for p, a in wanted]
-    handles = await run_in_threadpool(
+    handles = await services.offload(
         queries_sync.sync_targets, deps.clickhouse, principal.scope, keys
     )
     hidden = [f"{p}:{a}" for p, a in keys if (p, a) not in handles]
@@ -70,7 +69,7 @@ async def trigger_sync(
             f" '{principal.workspace}'; track it first (POST /v1/accounts)"
         )
     runs = services.sync.plan([Target(p, a, handles[(p.value, a)]) for p, a in wanted])
-    await run_in_threadpool(
+    await services.offload(
         audit_writes, deps, principal, "sync", [(r.key, {"run_id": r.run_id}) for r in runs]
     )
     await services.sync.start(runs, principal.workspace, principal.subject)
@@ -94,8 +93,8 @@ async def run_status(
     """A run's state, timestamps, counts and error: live from the collectors' state while
     it is kept (an hour by default), then from the `sync_runs` table."""
     live = await services.sync.get(run_id)
-    run = _from_live(live) if live else await _from_table(deps, run_id)
-    if run is None or not await _visible(deps, principal, run.platform, run.account_id):
+    run = _from_live(live) if live else await _from_table(deps, services, run_id)
+    if run is None or not await _visible(deps, services, principal, run.platform, run.account_id):
         raise _no_run(principal, run_id)
     return run
 
@@ -110,11 +109,11 @@ async def revoke_run(
     principal.require_write()
     live = await services.sync.get(run_id)
     if live is None:
-        old = await _from_table(deps, run_id)
-        if old and await _visible(deps, principal, old.platform, old.account_id):
+        old = await _from_table(deps, services, run_id)
+        if old and await _visible(deps, services, principal, old.platform, old.account_id):
             raise _not_revocable(run_id, old.state)
         raise _no_run(principal, run_id)
-    if not await _visible(deps, principal, live.platform.value, live.account_id):
+    if not await _visible(deps, services, principal, live.platform.value, live.account_id):
         raise _no_run(principal, run_id)
     if (
         principal.role is not Role.ADMIN
@@ -123,7 +122,7 @@ async def revoke_run(
     ):
         raise _no_run(principal, run_id)
     detail: dict[str, object] = {"run_id": run_id, "state": live.state.value}
-    await run_in_threadpool(audit_write, deps, principal, "revoke", live.key, detail)
+    await services.offload(audit_write, deps, principal, "revoke", live.key, detail)
     after = await services.sync.revoke(run_id)
     if after is None:  # expired in between
         raise _no_run(principal, run_id)
@@ -229,15 +228,17 @@ def _from_live(run: Run) -> SyncRun:
     )
 
 
-async def _from_table(deps: Deps, run_id: str) -> SyncRun | None:
-    row: RunRow | None = await run_in_threadpool(queries_sync.run, deps.clickhouse, run_id)
+async def _from_table(deps: Deps, services: Services, run_id: str) -> SyncRun | None:
+    row: RunRow | None = await services.offload(queries_sync.run, deps.clickhouse, run_id)
     if row is None:
         return None
     return SyncRun(**{**vars(row), "source": "table"})
 
 
-async def _visible(deps: Deps, principal: Principal, platform: str, account_id: str) -> bool:
-    return await run_in_threadpool(
+async def _visible(
+    deps: Deps, services: Services, principal: Principal, platform: str, account_id: str
+) -> bool:
+    return await services.offload(
         queries.is_visible, deps.clickhouse, principal.scope, platform, account_id
     )
 
