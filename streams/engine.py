@@ -128,7 +128,11 @@ class Engine:
                     continue
                 if records:
                     await self._process(records)
-                if self._clock() - self._last_checkpoint >= self._settings.commit_interval_seconds:
+                # An empty fetch means the input was idle for a whole batch period:
+                # checkpoint then, so a caught-up worker's offsets, states and derived
+                # records are committed at once instead of up to an interval later.
+                due = self._clock() - self._last_checkpoint
+                if not records or due >= self._settings.commit_interval_seconds:
                     await self._checkpoint()
         async with self._lock:
             await self._checkpoint()

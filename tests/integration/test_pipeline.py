@@ -192,3 +192,14 @@ def test_too_late_records_are_stored_raw_but_applied_to_nothing(ns: Namespace, c
     assert changes_in_clickhouse(ch) == expected_from(on_time)
     raw = ch.query("SELECT followers FROM profile_snapshots FINAL ORDER BY observed_at").result_rows
     assert raw == [(100,), (999,), (150,)]
+
+
+def test_a_caught_up_worker_commits_without_waiting_for_the_interval(
+    ns: Namespace, ch: Client
+) -> None:
+    snaps = [snap(f"idle{a}", m, 100 + a + m) for a in range(3) for m in range(0, 60, 15)]
+    produce_snapshots(ns.settings(), ns.topics.profile_snapshots, snaps)
+    # Ten minutes between timed checkpoints: only the idle one can commit in time.
+    ns.start_worker(SOCIALPULSE_COMMIT_INTERVAL_SECONDS="600")
+    wait_for_quiescence(ns, ch, timeout_s=60)
+    assert changes_in_clickhouse(ch) == expected_from(snaps)
