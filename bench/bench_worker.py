@@ -3,9 +3,10 @@
 Fills ``<prefix>.raw.profile-snapshots`` of a fresh namespace (topic prefix, ClickHouse
 database and consumer group ``bench<hex>``, removed at the end) with N profile snapshots and
 measures (a) a group-less ``AIOKafkaConsumer`` reading them from the beginning (no decoding,
-``json.loads``, pydantic) and (b) ``python -m socialpulse.cli worker`` from process start, and
-from the first row visible, until ``count()`` of ``profile_snapshots`` is N and the group's
-committed offsets reach the end. Rates are also given per CPU-second (robust to a busy box).
+``json.loads``, pydantic, the worker's own parser) and (b) ``python -m socialpulse.cli worker``
+from process start, and from the first row visible, until ``count()`` of ``profile_snapshots``
+is N and the group's committed offsets reach the end. Rates are also given per CPU-second
+(robust to a busy box).
 
 Services: ``SOCIALPULSE_KAFKA_BOOTSTRAP`` / ``SOCIALPULSE_CLICKHOUSE_URL`` when set; else the
 test services (Kafka 127.0.0.1:19092, ClickHouse :18123), used as they are when they answer,
@@ -45,6 +46,7 @@ from clickhouse.migrations import runner
 from socialpulse.contract import Platform, ProfileSnapshot, Topics, from_ms, snapshot_id
 from socialpulse.kafka import ensure_topics, kafka_ready, make_producer
 from socialpulse.settings import REPO_ROOT, CommonSettings
+from streams.records import RawMessage, parse
 from tests.pipeline import consumer_lag
 from tests.services import ENV_NAMES, LOCAL_TEST_URLS, ServiceUrls, provide_services
 
@@ -56,6 +58,9 @@ DECODERS: dict[str, Callable[[bytes], object] | None] = {
     "none": None,
     "json.loads": json.loads,
     "pydantic": ProfileSnapshot.model_validate_json,
+    # The worker's own parser (msgspec, then the record; no key check): the floor under
+    # any worker that reads these records at all.
+    "worker parse": lambda value: parse(RawMessage(None, value, "", 0, 0), ProfileSnapshot),
 }
 Record = tuple[bytes, bytes]
 
@@ -392,6 +397,8 @@ def table(r: dict[str, Any]) -> str:
         ("(a) raw consume, no decode", f"{raw['none']:,.0f}/s", f"{cpu['none']:,.0f}"),
         ("    raw + json.loads", f"{raw['json.loads']:,.0f}/s", f"{cpu['json.loads']:,.0f}"),
         ("    raw + pydantic", f"{raw['pydantic']:,.0f}/s", f"{cpu['pydantic']:,.0f}"),
+        ("    raw + the worker's parser", f"{raw['worker parse']:,.0f}/s",
+         f"{cpu['worker parse']:,.0f}"),
         ("faust agent doing nothing", f"{r['faust_noop_agent_rate']:,.0f}/s",
          f"{r['faust_noop_agent_per_cpu_s']:,.0f}"),
         ("(b) worker, incl. startup", f"{r['worker_rate_incl_startup']:,.0f}/s", "", rate),
