@@ -13,7 +13,7 @@ from typing import Any
 
 from streams.alerts import Alert, ChangeStats, milestones_crossed
 from streams.follower_changes import DAY_MS, AccountHistory, ChangeRow, Outcome
-from streams.kpis import GROWTH_PERIODS, Growth, growth, projected_followers_30d
+from streams.kpis import Growth, growths, projected_followers_30d
 from streams.posts import AccountPosts, Post
 from streams.records import PostRecord, ProfileRecord
 from streams.windows import HOUR_MS, WindowRow, windows_around
@@ -190,7 +190,7 @@ class AccountState:
         handle, display_name, following, posts_count = self.meta
         return Kpis(
             handle, display_name, h.followers[-1], following, posts_count, t,
-            {name: growth(h, t, period) for name, period in GROWTH_PERIODS.items()},
+            growths(h, t),
             rate, posts_30d, projected_followers_30d(h, t), h.revision,
         )  # fmt: skip
 

@@ -92,6 +92,8 @@ class AccountHistory:
             self.newest_ms = observed_ms
         if followers is None:
             return ApplyResult(Outcome.NO_FOLLOWERS, [])
+        if not self.ts or observed_ms > self.ts[-1]:
+            return self._append(observed_ms, snapshot_id, followers, lateness_ms)
 
         i = bisect_left(self.ts, observed_ms)
         same_instant = i < len(self.ts) and self.ts[i] == observed_ms
@@ -112,6 +114,26 @@ class AccountHistory:
             self.followers.insert(i, followers)
         self.dirty_days.add(observed_ms // DAY_MS)
         rows = self._diff(i, before)
+        self._prune(lateness_ms)
+        return ApplyResult(Outcome.APPLIED, rows)
+
+    def _append(
+        self, observed_ms: int, snapshot_id: str, followers: int, lateness_ms: int
+    ) -> ApplyResult:
+        """The general path's result for a snapshot newer than every applied one (nearly
+        every live record): it replaces no row and makes at most the one ending at it. The
+        projection's sums stay valid: they cover days before the newest, and this lands
+        after it."""
+        self.revision += 1
+        rows: list[ChangeRow] = []
+        if self.ts and self.followers[-1] != followers:
+            rows.append(
+                ChangeRow(observed_ms, self.ts[-1], self.followers[-1], followers, self.revision)
+            )
+        self.ts.append(observed_ms)
+        self.ids.append(snapshot_id)
+        self.followers.append(followers)
+        self.dirty_days.add(observed_ms // DAY_MS)
         self._prune(lateness_ms)
         return ApplyResult(Outcome.APPLIED, rows)
 

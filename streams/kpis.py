@@ -17,7 +17,19 @@ class Growth:
 
 def growth(history: AccountHistory, t_ms: int, period_ms: int) -> Growth:
     """change = F(t) - F(t-P); rate = change / F(t-P); null rules as the contract says."""
-    now, before = history.value_at(t_ms), history.value_at(t_ms - period_ms)
+    return _growth(history.value_at(t_ms), history.value_at(t_ms - period_ms))
+
+
+def growths(history: AccountHistory, t_ms: int) -> dict[str, Growth]:
+    """``growth`` over each of GROWTH_PERIODS, reading F(t) once."""
+    now = history.value_at(t_ms)
+    return {
+        name: _growth(now, history.value_at(t_ms - period_ms))
+        for name, period_ms in GROWTH_PERIODS.items()
+    }
+
+
+def _growth(now: int | None, before: int | None) -> Growth:
     if now is None or before is None:
         return Growth(None, None)
     change = now - before
