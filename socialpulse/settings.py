@@ -135,7 +135,11 @@ class WorkerSettings(CommonSettings):
     worker_id: str = "worker-1"
     consumer_group: str = "socialpulse-worker"
     allowed_lateness: timedelta = timedelta(days=7)
-    sink_batch_size: int = Field(default=5000, ge=1)
+    # Only a worker that is behind (catching up, replaying) fills a batch: 20,000 spreads
+    # each account's per-batch work (windows, KPIs, one state) and each insert's fixed cost
+    # over four times the snapshots of 5,000, +15-30% bulk throughput in alternated runs
+    # (docs/benchmarks.md, issue 4 session 7); a batch then holds the loop for ~0.7 s.
+    sink_batch_size: int = Field(default=20_000, ge=1)
     # 0.25 s: p99 freshness at 5k snapshots/s better than 0.5 s in every paired run, with no
     # more parts or merge CPU measured (docs/benchmarks.md, issue 4 session 5).
     sink_batch_seconds: float = Field(default=0.25, gt=0)
