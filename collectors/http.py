@@ -187,7 +187,11 @@ class HttpUpstream:
         upstream = request.upstream
         await self._breaker.admit(upstream)
         try:
-            await self._limiter.acquire(upstream, max_wait_s=self.policy.max_retry_after_s)
+            await self._limiter.acquire(
+                request.rate_key or upstream,
+                max_wait_s=self.policy.max_retry_after_s,
+                label=upstream,
+            )
         except RateLimitExceeded as exc:
             raise RateLimitedError(
                 upstream, str(exc), retry_after_s=exc.wait_s, status=None
@@ -232,7 +236,7 @@ class HttpUpstream:
         error = request.classify(response) if request.classify else None
         if error is None:
             error = classify(upstream, answer.status_code, answer.content, headers, now)
-        await self._pause_if_told(upstream, response, error, now)
+        await self._pause_if_told(request.rate_key or upstream, response, error, now)
         if _is_platform_failure(error):
             await self._breaker.record_failure(upstream)
         else:
@@ -242,17 +246,22 @@ class HttpUpstream:
         return response
 
     async def _pause_if_told(
-        self, upstream: str, response: UpstreamResponse, error: UpstreamError | None, now: datetime
+        self, bucket: str, response: UpstreamResponse, error: UpstreamError | None, now: datetime
     ) -> None:
-        """Pause the shared bucket per Retry-After or an exhausted rate-limit window."""
+        """Pause the shared bucket per Retry-After or an exhausted rate-limit window; an
+        app-wide limit holds every bucket of the family."""
         pause: float | None = None
         window = parse_rate_limit(response.headers, now=now)
         if window and window.remaining == 0 and window.reset_at and window.reset_at > now:
             pause = window.reset_at.timestamp()
         if isinstance(error, RateLimitedError) and error.retry_after_s > 0:
             pause = max(pause or 0.0, now.timestamp() + error.retry_after_s)
-        if pause is not None:
-            await self._limiter.pause_until(upstream, pause)
+        if pause is None:
+            return
+        if isinstance(error, RateLimitedError) and error.app_wide:
+            await self._limiter.hold_family(bucket, pause)
+        else:
+            await self._limiter.pause_until(bucket, pause)
 
 
 def _is_platform_failure(error: UpstreamError | None) -> bool:

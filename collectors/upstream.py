@@ -51,10 +51,19 @@ class RateLimitedError(UpstreamError):
     error_class, retryable = ErrorClass.RATE_LIMITED, True
 
     def __init__(
-        self, upstream: str, message: str, *, retry_after_s: float, status: int | None = 429
+        self,
+        upstream: str,
+        message: str,
+        *,
+        retry_after_s: float,
+        status: int | None = 429,
+        app_wide: bool = False,
     ):
         super().__init__(upstream, message, status=status)
         self.retry_after_s = retry_after_s
+        # The limit hit is the whole app's (e.g. Graph API code 4), not the request's
+        # rate_key's: every bucket of the family waits it out.
+        self.app_wide = app_wide
 
 
 class PermanentError(UpstreamError):
@@ -100,6 +109,11 @@ class UpstreamRequest:
     # None: the collectors' HTTP_TIMEOUT_S. Set only where the upstream is known to hold
     # a request longer (Apify's sync runs and long-polls), with the reason beside it.
     timeout_s: float | None = None
+    # A narrower rate-limit bucket inside ``upstream``'s family, for an API whose limit is
+    # per user: ``instagram_graph:<ig-user-id>``. None: ``upstream`` is the bucket. The
+    # circuit breaker and the metrics stay on ``upstream`` (one label per platform, not
+    # per account).
+    rate_key: str | None = None
     # The source's reading of an answer, called on every answer before the
     # generic status mapping and before caching: it returns the typed error an
     # answer means (Bluesky's 400 "Profile not found" -> NOT_FOUND, Apify's 402

@@ -59,6 +59,7 @@ UPSTREAM = "instagram_graph"
 PROFILE_FIELDS = "id,username,name,followers_count,follows_count,media_count"
 MEDIA_FIELDS = "id,timestamp,like_count,comments_count,media_type,media_product_type,permalink"
 _RATE_CODES = {4, 17, 32, 613, 80002}  # app, user, page, custom and per-IG-account limits
+_APP_RATE_CODE = 4  # the app's own limit: every account's requests wait it out
 _AUTH_CODES = {102, 190, 10, 200}  # session/token invalid, permission missing
 _MEDIA_TYPES = {"IMAGE": "image", "VIDEO": "video", "CAROUSEL_ALBUM": "carousel"}
 
@@ -67,7 +68,13 @@ def _read_error(status: int, body: Any, response: UpstreamResponse) -> UpstreamE
     code, subcode = dig(body, "error", "code"), dig(body, "error", "error_subcode")
     message = f"({code}/{subcode}) {dig(body, 'error', 'message') or ''}"
     if code in _RATE_CODES:
-        return RateLimitedError(UPSTREAM, message, retry_after_s=_regain_s(response), status=status)
+        return RateLimitedError(
+            UPSTREAM,
+            message,
+            retry_after_s=_regain_s(response),
+            status=status,
+            app_wide=code == _APP_RATE_CODE,
+        )
     if code in _AUTH_CODES or (isinstance(code, int) and 200 <= code < 300):
         return PermanentError(UPSTREAM, message, error_class=ErrorClass.AUTH, status=status)
     if code == 100 and subcode == 33:  # "Object with ID ... does not exist"
@@ -115,9 +122,14 @@ class InstagramGraphSource:
             self.name, self.platform, UPSTREAM, accounts, run_id, upstream, self._one
         )
 
-    def _request(self, token: SecretToken, path: str, params: dict[str, str]) -> UpstreamRequest:
+    def _request(
+        self, token: SecretToken, account_id: str, path: str, params: dict[str, str]
+    ) -> UpstreamRequest:
         return UpstreamRequest(
             upstream=UPSTREAM,
+            # Meta limits calls per user (BUC: per IG account), so each account has its
+            # own bucket at the family's rate; an app-wide limit (code 4) holds them all.
+            rate_key=f"{UPSTREAM}:{account_id}",
             method="GET",
             url=f"{self.base_url}/{path}",
             params=params,
@@ -134,7 +146,9 @@ class InstagramGraphSource:
             message = f"{account.handle}: the Graph API needs the connected account's ig-user-id"
             raise PermanentError(UPSTREAM, message, error_class=ErrorClass.AUTH)
         token = await access_token(self.token_for, account, UPSTREAM)
-        request = self._request(token, account.account_id, {"fields": PROFILE_FIELDS})
+        request = self._request(
+            token, account.account_id, account.account_id, {"fields": PROFILE_FIELDS}
+        )
         response = await upstream.send(request)
         body = read_json(response, UPSTREAM)
         account_id = require(parse_id(body.get("id")), "id")
@@ -166,7 +180,7 @@ class InstagramGraphSource:
         params = {"fields": MEDIA_FIELDS, "limit": str(limit)}
         if after:
             params["after"] = after
-        return self._request(token, f"{account_id}/media", params)
+        return self._request(token, account_id, f"{account_id}/media", params)
 
 
 def _media_page(page: Any) -> tuple[list[Any], str | None]:

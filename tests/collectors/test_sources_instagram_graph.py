@@ -8,17 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 
+from collectors.clock import ManualClock
 from collectors.http import HttpUpstream
 from collectors.sources.base import AccountRef, AccountState
 from collectors.sources.instagram_graph import InstagramGraphSource
 from collectors.upstream import ErrorClass, RateLimitedError
 from socialpulse.contract import Platform
-from tests.collectors.helpers import static_token
+from tests.collectors.helpers import Wire, static_token
 from tests.fakes.core import FakeUpstream, json_answer
 from tests.fakes.fixtures import clock, outcomes
 from tests.fakes.instagram_graph import TOKEN, VERSION, make_instagram_graph
 
 ACME = "17841405822304914"
+HARBOR = "17841463510077219"
 
 # The real HttpUpstream (cache, token bucket, circuit) keeps its state in Redis.
 pytestmark = pytest.mark.redis_db
@@ -45,6 +47,10 @@ def graph(base_url: str, token: str = TOKEN, **options: int) -> InstagramGraphSo
 
 def acme() -> AccountRef:
     return AccountRef(Platform.INSTAGRAM, "acme.coffee", account_id=ACME)
+
+
+def harbor() -> AccountRef:
+    return AccountRef(Platform.INSTAGRAM, "harbor.bakery", account_id=HARBOR)
 
 
 async def test_profile_and_cursor_paged_media(
@@ -116,11 +122,14 @@ async def test_unknown_ids_handles_and_expired_tokens(
     assert "190" in str(outcome.error) and outcome.state is AccountState.AUTH_ERROR
 
 
-async def test_graph_rate_limits_wait_for_the_usage_header(
-    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
-) -> None:
+def limit_account(fake: FakeUpstream, account_id: str, minutes: int) -> None:
+    """The account's next profile read answers Meta's per-IG-account limit (BUC, #80002)."""
     usage = json.dumps(
-        {ACME: [{"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": 15}]}
+        {
+            account_id: [
+                {"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": minutes}
+            ]
+        }
     )
     body = {
         "error": {
@@ -129,10 +138,66 @@ async def test_graph_rate_limits_wait_for_the_usage_header(
             "code": 80002,
         }
     }
-    fake.inject(f"/{VERSION}/{ACME}", json_answer(400, body, {"x-business-use-case-usage": usage}))
+    headers = {"x-business-use-case-usage": usage}
+    fake.inject(f"/{VERSION}/{account_id}", json_answer(400, body, headers))
+
+
+async def test_graph_rate_limits_wait_for_the_usage_header(
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, upstream: HttpUpstream
+) -> None:
+    limit_account(fake, ACME, minutes=15)
     result = await graph(server[1]).fetch([acme()], run_id="r", upstream=upstream)
     (outcome,) = result.outcomes
     assert isinstance(outcome.error, RateLimitedError) and outcome.error.retry_after_s == 15 * 60
+    assert not outcome.error.app_wide
+
+
+async def test_one_accounts_limit_leaves_the_other_accounts_free(
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, wire: Wire
+) -> None:
+    """Meta counts calls per user: acme's limit must not hold back harbor's polls, while
+    acme's own next poll is refused by its bucket without calling Meta."""
+    assert isinstance(wire.clock, ManualClock)
+    source = graph(server[1])
+    limit_account(fake, ACME, minutes=15)
+    limited = await source.fetch([acme()], run_id="r1", upstream=wire.upstream)
+    assert isinstance(limited.outcomes[0].error, RateLimitedError)
+
+    other = await source.fetch([harbor()], run_id="r2", upstream=wire.upstream)
+    assert other.outcomes[0].error is None and other.profiles[0].followers == 2314
+    assert len(other.posts) == 2
+    assert wire.clock.sleeps == []  # harbor's bucket was free
+
+    calls = len(fake.calls(f"/{VERSION}/{ACME}"))
+    again = await source.fetch([acme()], run_id="r3", upstream=wire.upstream)
+    error = again.outcomes[0].error
+    assert isinstance(error, RateLimitedError) and error.retry_after_s > 14 * 60
+    assert len(fake.calls(f"/{VERSION}/{ACME}")) == calls
+
+
+async def test_the_apps_own_limit_holds_every_account(
+    server: tuple[FakeUpstream, str], fake: FakeUpstream, wire: Wire
+) -> None:
+    """Code 4 is the app's limit, not one user's: every account waits it out."""
+    assert isinstance(wire.clock, ManualClock)
+    body = {
+        "error": {
+            "message": "(#4) Application request limit reached",
+            "type": "OAuthException",
+            "is_transient": True,
+            "code": 4,
+            "fbtrace_id": "AzQ1xP0b7mR",
+        }
+    }
+    fake.inject(f"/{VERSION}/{HARBOR}", json_answer(400, body))
+    source = graph(server[1])
+    limited = await source.fetch([harbor()], run_id="r1", upstream=wire.upstream)
+    error = limited.outcomes[0].error
+    assert isinstance(error, RateLimitedError) and error.app_wide and error.retry_after_s == 60
+
+    other = await source.fetch([acme()], run_id="r2", upstream=wire.upstream)
+    assert other.outcomes[0].error is None and other.profiles[0].followers == 10_500
+    assert wire.clock.sleeps == [pytest.approx(60)]  # acme waited out the app's hold
 
 
 async def test_transient_graph_errors_and_partial_media(
