@@ -103,6 +103,12 @@ def test_instant_is_the_datetime_route_to_milliseconds(epoch_s: float) -> None:
     assert instant(epoch_s) == from_ms(to_ms(datetime.fromtimestamp(epoch_s, UTC)))
 
 
+def test_instant_keeps_the_microsecond_a_whole_product_would_round_away() -> None:
+    # Found by the property above in CI: 1125899907.5939994 * 1e6 rounds up to ...594000.
+    for epoch_s in (1125899907.5939994, 1_700_000_000.0009995):
+        assert instant(epoch_s) == from_ms(to_ms(datetime.fromtimestamp(epoch_s, UTC)))
+
+
 def test_instant_refuses_what_is_not_an_instant() -> None:
     for value in (None, "1700000000", float("nan"), float("inf"), 1e300, [1]):
         assert instant(value) is None
