@@ -88,7 +88,7 @@ async def _page(
     except BaseException:
         live.cancel()
         raise
-    summaries = await services.status.summaries_async(keys, await live)
+    summaries = await services.status.summaries(keys, await live)
     observed = {(r.platform, r.account_id): r.observed_at for r in page}
     fresh = services.status.freshness_parts(observed, summaries)
     for item, key in zip(items, keys, strict=True):

@@ -16,15 +16,16 @@ from api.resources import Deps
 from api.routes_common import (
     CSV_RESPONSES,
     FormatQuery,
+    account_freshness,
     csv_response,
     not_found,
-    require_visible,
+    read_visible,
     utc,
     wants_csv,
 )
 from api.schemas import FollowerChangeItem, FollowerChangePage, GrowthItem, Overview, SyncBlock
 from api.services import ServicesDep
-from clickhouse import queries, queries_sync
+from clickhouse import queries
 from clickhouse.queries_sync import SyncSummary
 from socialpulse.contract import Platform, from_ms, to_ms
 
@@ -66,7 +67,7 @@ async def _overview(
     )
     if o is None:
         raise not_found(principal, platform, account_id)
-    sync, freshness = await services.status.for_account_async(
+    sync, freshness = await services.status.for_account(
         platform.value, account_id, o.observed_at, live
     )
     return Overview(
@@ -100,7 +101,7 @@ def _sync_block(sync: SyncSummary | None) -> SyncBlock:
     response_model=FollowerChangePage,
     responses={**CSV_RESPONSES, **error_responses(400)},
 )
-def follower_changes(
+async def follower_changes(
     request: Request,
     platform: Platform,
     account_id: str,
@@ -117,12 +118,13 @@ def follower_changes(
     start, end = utc(from_, "from"), utc(to, "to")
     if start and end and start >= end:
         raise InvalidInput("'from' must be earlier than 'to'")
-    require_visible(deps, principal, platform, account_id)
-    rows = queries.follower_changes(
-        deps.clickhouse,
-        principal.scope,
-        platform.value,
+    rows = await read_visible(
+        deps,
+        services,
+        principal,
+        platform,
         account_id,
+        queries.follower_changes,
         start=start,
         end=end,
         before=_decode_cursor(cursor),
@@ -137,11 +139,10 @@ def follower_changes(
             [list(vars(r).values()) for r in page],
             {"X-Next-Cursor": next_cursor} if next_cursor else None,
         )
-    observed_at = queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
     return FollowerChangePage(
         items=[FollowerChangeItem(**vars(r)) for r in page],
         next_cursor=next_cursor,
-        freshness=services.status.for_account(platform.value, account_id, observed_at)[1],
+        freshness=await account_freshness(deps, services, platform, account_id),
     )
 
 

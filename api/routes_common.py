@@ -8,18 +8,21 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Query, Request, Response
 
 from api.auth import Principal
 from api.errors import InvalidInput, NotFound
 from api.resources import Resources
-from api.schemas import GrowthItem, Label
-from clickhouse import audit, queries
+from api.schemas import Freshness, GrowthItem, Label
+from api.services import Services
+from clickhouse import audit, queries, queries_sync
 from socialpulse.contract import Platform, format_ts
+
+T = TypeVar("T")
 
 Format = Literal["json", "csv"]
 FormatQuery = Annotated[
@@ -83,6 +86,37 @@ def require_visible(
     """404 unless the token's scope may see the account (tracked in its workspace, or admin)."""
     if not queries.is_visible(resources.clickhouse, principal.scope, platform.value, account_id):
         raise not_found(principal, platform, account_id)
+
+
+async def read_visible(
+    resources: Resources,
+    services: Services,
+    principal: Principal,
+    platform: Platform,
+    account_id: str,
+    query: Callable[..., T],
+    **options: Any,
+) -> T:
+    """``query(clickhouse, scope, platform, account_id, **options)`` in a thread, after the
+    404 for an account the token may not see."""
+
+    def read() -> T:
+        require_visible(resources, principal, platform, account_id)
+        return query(resources.clickhouse, principal.scope, platform.value, account_id, **options)
+
+    return await services.offload(read)
+
+
+async def account_freshness(
+    resources: Resources, services: Services, platform: Platform, account_id: str
+) -> Freshness:
+    """One account's freshness: its newest observation (ClickHouse, in a thread) while its
+    live sync status comes from Redis."""
+    key = (platform.value, account_id)
+    observed_at, live = await services.status.read_with_live(
+        [key], queries_sync.observed_at, resources.clickhouse, platform.value, account_id
+    )
+    return (await services.status.for_account(*key, observed_at, live))[1]
 
 
 def audit_write(

@@ -21,7 +21,7 @@ Metric = Literal["growth_7d", "engagement_rate_30d", "followers"]
 
 
 @router.get("/leaderboard", response_model=Leaderboard)
-def leaderboard(
+async def leaderboard(
     principal: CurrentPrincipal,
     deps: Deps,
     services: ServicesDep,
@@ -36,7 +36,8 @@ def leaderboard(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Leaderboard:
     """The workspace's tracked accounts (admin: every observed account), best first."""
-    rows = queries_accounts.leaderboard(
+    rows = await services.offload(
+        queries_accounts.leaderboard,
         deps.clickhouse,
         principal.scope,
         principal.workspace,
@@ -44,7 +45,8 @@ def leaderboard(
         metric=metric,
         limit=limit,
     )
-    fresh = services.status.for_accounts({(r.platform, r.account_id): r.observed_at for r in rows})
+    observed = {(r.platform, r.account_id): r.observed_at for r in rows}
+    fresh = services.status.freshness(observed, await services.status.summaries(list(observed)))
     return Leaderboard(
         metric=metric,
         platform=platform.value if platform else None,

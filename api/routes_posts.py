@@ -8,10 +8,17 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import CurrentPrincipal
 from api.resources import Deps
-from api.routes_common import CSV_RESPONSES, FormatQuery, csv_response, require_visible, wants_csv
-from api.schemas import BestTimes, Freshness, HourOfWeekItem, PostItem, PostPage
-from api.services import Services, ServicesDep
-from clickhouse import queries_posts, queries_sync
+from api.routes_common import (
+    CSV_RESPONSES,
+    FormatQuery,
+    account_freshness,
+    csv_response,
+    read_visible,
+    wants_csv,
+)
+from api.schemas import BestTimes, HourOfWeekItem, PostItem, PostPage
+from api.services import ServicesDep
+from clickhouse import queries_posts
 from socialpulse.contract import Platform
 
 router = APIRouter(prefix="/v1/accounts", tags=["posts"])
@@ -22,7 +29,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 @router.get("/{platform}/{account_id}/posts", response_model=PostPage, responses=CSV_RESPONSES)
-def posts(
+async def posts(
     request: Request,
     platform: Platform,
     account_id: str,
@@ -39,12 +46,13 @@ def posts(
     fmt: FormatQuery = None,
 ) -> PostPage | Response:
     """The account's posts with each post's latest counts, sorted (ties by post_id)."""
-    require_visible(deps, principal, platform, account_id)
-    rows = queries_posts.posts(
-        deps.clickhouse,
-        principal.scope,
-        platform.value,
+    rows: list[queries_posts.Post] = await read_visible(
+        deps,
+        services,
+        principal,
+        platform,
         account_id,
+        queries_posts.posts,
         sort=sort,
         descending=order == "desc",
         limit=limit,
@@ -57,12 +65,12 @@ def posts(
         )
     return PostPage(
         items=[PostItem(**vars(r)) for r in rows],
-        freshness=_freshness(deps, services, platform, account_id),
+        freshness=await account_freshness(deps, services, platform, account_id),
     )
 
 
 @router.get("/{platform}/{account_id}/best-times", response_model=BestTimes)
-def best_times(
+async def best_times(
     platform: Platform,
     account_id: str,
     principal: CurrentPrincipal,
@@ -70,8 +78,9 @@ def best_times(
     services: ServicesDep,
 ) -> BestTimes:
     """Mean post engagement rate by UTC hour of week (posts with a defined rate), best first."""
-    require_visible(deps, principal, platform, account_id)
-    cells = queries_posts.best_times(deps.clickhouse, principal.scope, platform.value, account_id)
+    cells: list[queries_posts.HourOfWeek] = await read_visible(
+        deps, services, principal, platform, account_id, queries_posts.best_times
+    )
     return BestTimes(
         posts_considered=sum(c.posts for c in cells),
         items=[
@@ -85,10 +94,5 @@ def best_times(
             )
             for c in cells
         ],
-        freshness=_freshness(deps, services, platform, account_id),
+        freshness=await account_freshness(deps, services, platform, account_id),
     )
-
-
-def _freshness(deps: Deps, services: Services, platform: Platform, account_id: str) -> Freshness:
-    observed_at = queries_sync.observed_at(deps.clickhouse, platform.value, account_id)
-    return services.status.for_account(platform.value, account_id, observed_at)[1]

@@ -132,7 +132,7 @@ async def revoke_run(
 
 
 @router.get("/status", response_model=SyncStatusPage, responses=error_responses(400))
-def sync_status(
+async def sync_status(
     principal: CurrentPrincipal,
     deps: Deps,
     services: ServicesDep,
@@ -149,7 +149,8 @@ def sync_status(
     freshness, by (platform, account_id). Live from the collectors' state, else from the
     `sync_runs` table (which does not know the next due time)."""
     after = decode_cursor(cursor, 2)
-    rows = queries_sync.status_accounts(
+    rows = await services.offload(
+        queries_sync.status_accounts,
         deps.clickhouse,
         principal.scope,
         platform=platform.value if platform else None,
@@ -159,7 +160,7 @@ def sync_status(
     )
     page = rows[:limit]
     keys = [(r.platform, r.account_id) for r in page]
-    summaries = services.status.summaries(keys)
+    summaries = await services.status.summaries(keys)
     fresh = services.status.freshness(
         {k: r.observed_at for k, r in zip(keys, page, strict=True)}, summaries
     )

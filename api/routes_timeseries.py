@@ -144,7 +144,7 @@ async def _timeseries(
         observed_at=series.newest_observed_at,
         comparison=_compare(previous_start, start, current, series.previous),
         freshness=(
-            await services.status.for_account_async(platform.value, account_id, observed_at, live)
+            await services.status.for_account(platform.value, account_id, observed_at, live)
         )[1],
     )
     # Up to a few thousand points: a pydantic model for each costs several ms to build and

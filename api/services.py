@@ -75,7 +75,6 @@ class Services:
                 ttl_s=settings.sync_run_ttl_s,
             ),
             status=SyncStatus(
-                resources.redis,
                 resources.redis_async,
                 runs.status_key,
                 resources.clickhouse,

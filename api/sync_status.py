@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
-import redis
 from clickhouse_connect.driver.client import Client
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
@@ -87,11 +86,11 @@ _TABLE_KEPT_MAX = 100_000
 
 
 class SyncStatus:
-    """Sync summaries and freshness, from sync handlers (blocking calls) or async ones."""
+    """Sync summaries and freshness for the async handlers: live from Redis, else the table
+    (read in a thread)."""
 
     def __init__(
         self,
-        redis_client: redis.Redis,
         redis_async: AsyncRedis,
         status_key: str,
         clickhouse: Client,
@@ -99,7 +98,6 @@ class SyncStatus:
         offload: Offload,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._redis = redis_client
         self._redis_async = redis_async
         self._status_key = status_key
         self._clickhouse = clickhouse
@@ -110,22 +108,15 @@ class SyncStatus:
         # with when each expires: see _TABLE_KEPT_S.
         self._table: dict[Key, tuple[float, SyncSummary | None]] = {}
 
-    def summaries(
-        self, keys: Sequence[Key], live: Mapping[Key, SyncSummary] | None = None
-    ) -> dict[Key, SyncSummary]:
-        """Blocking: ``live`` (or Redis's), then ``sync_runs`` for the accounts it lacks."""
-        found = self._live(keys) if live is None else dict(live)
-        kept, missing = self._kept([k for k in keys if k not in found])
-        found.update(kept)
-        if missing:
-            fetched = queries_sync.summaries(self._clickhouse, missing)
-            if len(self._table) >= _TABLE_KEPT_MAX:
-                self._table.clear()
-            expires = time.monotonic() + _TABLE_KEPT_S
-            for key in missing:
-                self._table[key] = (expires, fetched.get(key))
-            found.update(fetched)
-        return found
+    def _from_table(self, missing: Sequence[Key]) -> dict[Key, SyncSummary]:
+        """Blocking: ``sync_runs``'s summaries of accounts Redis lacks, kept for a while."""
+        fetched = queries_sync.summaries(self._clickhouse, missing)
+        if len(self._table) >= _TABLE_KEPT_MAX:
+            self._table.clear()
+        expires = time.monotonic() + _TABLE_KEPT_S
+        for key in missing:
+            self._table[key] = (expires, fetched.get(key))
+        return fetched
 
     def _kept(self, keys: Sequence[Key]) -> tuple[dict[Key, SyncSummary], list[Key]]:
         """The table's recent answers for ``keys``, and the keys it has none for."""
@@ -165,19 +156,19 @@ class SyncStatus:
             raise
         return result, await live
 
-    async def summaries_async(
+    async def summaries(
         self, keys: Sequence[Key], live: Mapping[Key, SyncSummary] | None = None
     ) -> dict[Key, SyncSummary]:
-        """:meth:`summaries` for async handlers, given or fetching the live ones; the table is
-        read, in a thread, only for accounts Redis lacks."""
+        """The live summaries (given, or fetched from Redis), then ``sync_runs``'s, read in a
+        thread and only for accounts Redis lacks."""
         found = dict(live) if live is not None else await self.fetch_live(keys)
         kept, missing = self._kept([k for k in keys if k not in found])
         found.update(kept)
         if missing:
-            found = await self._offload(self.summaries, keys, found)
+            found.update(await self._offload(self._from_table, missing))
         return found
 
-    async def for_account_async(
+    async def for_account(
         self,
         platform: str,
         account_id: str,
@@ -185,7 +176,7 @@ class SyncStatus:
         live: Mapping[Key, SyncSummary] | None = None,
     ) -> tuple[SyncSummary | None, Freshness]:
         key = (platform, account_id)
-        summaries = await self.summaries_async([key], live)
+        summaries = await self.summaries([key], live)
         return summaries.get(key), self.freshness({key: observed_at}, summaries)[key]
 
     def freshness(
@@ -212,27 +203,6 @@ class SyncStatus:
                 sync.next_due_at if sync else None,
             )
         return out
-
-    def for_accounts(self, observed: Mapping[Key, datetime | None]) -> dict[Key, Freshness]:
-        """Freshness of each account, given when each was last observed."""
-        return self.freshness(observed, self.summaries(list(observed)))
-
-    def for_account(
-        self, platform: str, account_id: str, observed_at: datetime | None
-    ) -> tuple[SyncSummary | None, Freshness]:
-        key = (platform, account_id)
-        summaries = self.summaries([key])
-        return summaries.get(key), self.freshness({key: observed_at}, summaries)[key]
-
-    def _live(self, keys: Sequence[Key]) -> dict[Key, SyncSummary]:
-        if not keys:
-            return {}
-        try:
-            raws = self._redis.hmget(self._status_key, [account_key(p, a) for p, a in keys])
-        except RedisError as exc:  # the table still answers, without next due times
-            log.warning("live sync status unavailable (%r); reading sync_runs", exc)
-            return {}
-        return _parsed(keys, raws)
 
 
 def _parsed(keys: Sequence[Key], raws: Sequence[bytes | str | None]) -> dict[Key, SyncSummary]:
