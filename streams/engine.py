@@ -311,9 +311,14 @@ class Engine:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self._generation += 1
         owned = {tp.partition for tp in assigned if tp.topic in self._raw}
-        for partition in self.store.partitions - owned:
-            self.store.drop(partition)
-        await self._restore(owned)
+        # Under the lock: aiokafka hands out the new assignment's records while this
+        # listener still reads the changelog back, and a batch applied before its
+        # partition's states are restored crashed the worker (PartitionNotOwned; seen when
+        # `scripts/dev run` restarted over an earlier run's state).
+        async with self._lock:
+            for partition in self.store.partitions - owned:
+                self.store.drop(partition)
+            await self._restore(owned)
         m.ASSIGNED_PARTITIONS.set(len(owned))
         log.info("worker ready: partitions %s, %d account states", sorted(owned), len(self.store))
         self.ready.set()

@@ -30,6 +30,23 @@ async def produce_raw(
         await producer.stop()
 
 
+async def produce_partitioned(
+    settings: CommonSettings, topic: str, records: list[tuple[bytes, bytes]], partitions: int
+) -> None:
+    """``records`` spread over partitions 0..partitions-1 in turn (e.g. into a changelog,
+    partitioned like its source rather than by key)."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, value=v, key=k, partition=i % partitions)
+            for i, (k, v) in enumerate(records)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
 def produce_snapshots(settings: CommonSettings, topic: str, snaps: list[ProfileSnapshot]) -> None:
     asyncio.run(produce_raw(settings, topic, [(s.key.encode(), s.to_json_bytes()) for s in snaps]))
 
