@@ -115,7 +115,7 @@ def _services(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from clickhouse.client import make_client
     from clickhouse.migrations import runner
-    from socialpulse.kafka import ensure_topics
+    from socialpulse.kafka import TopicCreationError, ensure_topics
 
     settings = cfg.CommonSettings()
     client = make_client(settings)
@@ -123,7 +123,12 @@ def _migrate(args: argparse.Namespace) -> int:
         done = runner.rollback(client, settings.clickhouse_database, args.to or 0)
         print("rolled back:", ", ".join(f"{m.version:04d}_{m.name}" for m in done) or "nothing")
         return 0
-    created = asyncio.run(ensure_topics(settings))
+    try:
+        created = asyncio.run(ensure_topics(settings))
+    except TopicCreationError as exc:
+        factor = settings.topic_replication_factor
+        print(f"error: {exc} (SOCIALPULSE_TOPIC_REPLICATION_FACTOR={factor})", file=sys.stderr)
+        return 1
     print("topics created:", ", ".join(created) or "none (all exist)")
     done = runner.migrate(client, settings.clickhouse_database, args.to)
     print("migrations applied:", ", ".join(f"{m.version:04d}_{m.name}" for m in done) or "none")

@@ -6,12 +6,16 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from socialpulse.contract import Topics
 from socialpulse.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+
+
+class TopicCreationError(RuntimeError):
+    """The broker refused to create topics (e.g. more replicas than brokers)."""
 
 
 def make_producer(settings: CommonSettings, **overrides: object) -> AIOKafkaProducer:
@@ -32,8 +36,9 @@ def make_producer(settings: CommonSettings, **overrides: object) -> AIOKafkaProd
     return AIOKafkaProducer(**options)
 
 
-async def ensure_topics(settings: CommonSettings, replication_factor: int = 1) -> list[str]:
-    """Create the contract's topics with the configured partition count; returns new ones."""
+async def ensure_topics(settings: CommonSettings) -> list[str]:
+    """Create the contract's topics with the configured partitions and replication factor;
+    returns the new ones."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
@@ -44,20 +49,18 @@ async def ensure_topics(settings: CommonSettings, replication_factor: int = 1) -
         topics = Topics(settings.topic_prefix)
         # Raw topics are the source of truth `socialpulse replay` rebuilds from: keep them.
         raw = {topics.profile_snapshots, topics.post_snapshots}
-        try:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        t,
-                        settings.topic_partitions,
-                        replication_factor,
-                        topic_configs={"retention.ms": "-1"} if t in raw else {},
-                    )
-                    for t in wanted
-                ]
-            )
-        except TopicAlreadyExistsError:  # another process raced us; that is fine
-            log.info("topics already created by another process")
+        await _create(
+            admin,
+            [
+                NewTopic(
+                    t,
+                    settings.topic_partitions,
+                    settings.topic_replication_factor,
+                    topic_configs={"retention.ms": "-1"} if t in raw else {},
+                )
+                for t in wanted
+            ],
+        )
         return wanted
     finally:
         await admin.close()
@@ -123,27 +126,40 @@ def make_consumer(settings: CommonSettings, **overrides: object) -> AIOKafkaCons
     return AIOKafkaConsumer(**options)
 
 
-async def ensure_compacted_topic(
-    settings: CommonSettings, name: str, partitions: int, replication_factor: int = 1
-) -> None:
+async def ensure_compacted_topic(settings: CommonSettings, name: str, partitions: int) -> None:
     """A compacted topic (state changelogs): only each key's latest value is kept."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         if name in await admin.list_topics():
             return
-        try:
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        name,
-                        partitions,
-                        replication_factor,
-                        topic_configs={"cleanup.policy": "compact"},
-                    )
-                ]
-            )
-        except TopicAlreadyExistsError:
-            log.info("topic %s already created by another process", name)
+        topic = NewTopic(
+            name,
+            partitions,
+            settings.topic_replication_factor,
+            topic_configs={"cleanup.policy": "compact"},
+        )
+        await _create(admin, [topic])
     finally:
         await admin.close()
+
+
+async def _create(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> None:
+    """Create ``topics``; one that exists already is fine (another process raced us).
+
+    aiokafka returns the broker's per-topic errors instead of raising them: unchecked, a
+    refused topic (say, 3 replicas on one broker) went unnoticed until its first use.
+    """
+    try:
+        response = await admin.create_topics(topics)
+    except TopicAlreadyExistsError:
+        log.info("topics already created by another process")
+        return
+    refused = []
+    for name, code, *detail in response.topic_errors:
+        if code in (0, TopicAlreadyExistsError.errno):
+            continue
+        message = detail[0] if detail and detail[0] else ""
+        refused.append(f"{name}: {for_code(code).__name__} {message}".rstrip())
+    if refused:
+        raise TopicCreationError("Kafka refused to create " + "; ".join(refused))

@@ -32,6 +32,10 @@ class CommonSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_prefix: str = "socialpulse"
     topic_partitions: int = Field(default=4, ge=1)
+    # Replicas of every topic socialpulse creates (at most the brokers there are): 1 on one
+    # broker, 3 on a cluster, where the raw topics and the changelog are the only copy of
+    # the input and of the worker's state.
+    topic_replication_factor: int = Field(default=1, ge=1)
     var_dir: Path = REPO_ROOT / "var"
     log_level: str = "INFO"
     # Days the raw snapshot tables keep rows (applied by `socialpulse migrate`); 0 keeps all.
