@@ -188,7 +188,7 @@ class HttpUpstream:
         await self._breaker.admit(upstream)
         try:
             await self._limiter.acquire(
-                request.rate_key or upstream,
+                request.rate_bucket,
                 max_wait_s=self.policy.max_retry_after_s,
                 label=upstream,
             )
@@ -236,7 +236,7 @@ class HttpUpstream:
         error = request.classify(response) if request.classify else None
         if error is None:
             error = classify(upstream, answer.status_code, answer.content, headers, now)
-        await self._pause_if_told(request.rate_key or upstream, response, error, now)
+        await self._pause_if_told(request.rate_bucket, response, error, now)
         if _is_platform_failure(error):
             await self._breaker.record_failure(upstream)
         else:

@@ -99,7 +99,7 @@ class UpstreamResponse:
 
 @dataclass(frozen=True)
 class UpstreamRequest:
-    upstream: str  # rate-limit and circuit-breaker bucket, e.g. "apify", "bluesky"
+    upstream: str  # circuit breaker, metrics and (unless rate_key) rate bucket: "apify"…
     method: str
     url: str
     params: dict[str, str] = field(default_factory=dict)
@@ -123,6 +123,11 @@ class UpstreamRequest:
     classify: Callable[[UpstreamResponse], UpstreamError | None] | None = field(
         default=None, compare=False, repr=False
     )
+
+    @property
+    def rate_bucket(self) -> str:
+        """The rate-limit bucket this request takes a slot of and pauses when told to."""
+        return self.rate_key or self.upstream
 
 
 class Upstream(Protocol):
